@@ -1,0 +1,2 @@
+//! The imagegate command.
+fn main() {}

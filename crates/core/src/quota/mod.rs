@@ -1,0 +1,123 @@
+//! The quota model: pools, four dimensions, the Pacific day.
+//!
+//! (The admission model arrives with its own issue; this module starts with the vocabulary the
+//! error model needs.)
+
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// The zone Gemini's daily quotas reset in: midnight America/Los_Angeles.
+pub static PACIFIC: std::sync::LazyLock<TimeZone> = std::sync::LazyLock::new(|| {
+    // The bundled tz database always has this zone; fall back to a fixed PST offset only so
+    // that a broken build cannot panic.
+    TimeZone::get("America/Los_Angeles").unwrap_or_else(|_| TimeZone::fixed(jiff::tz::offset(-8)))
+});
+
+/// One of the four independent quota dimensions; each can trigger a 429 alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dimension {
+    /// Requests per minute.
+    Rpm,
+    /// Requests per day (calendar day in the provider's zone).
+    Rpd,
+    /// Tokens per minute (input + output).
+    Tpm,
+    /// Images per minute.
+    Ipm,
+}
+
+impl Dimension {
+    /// All four, in the order people list them.
+    pub const ALL: [Dimension; 4] = [
+        Dimension::Rpm,
+        Dimension::Rpd,
+        Dimension::Tpm,
+        Dimension::Ipm,
+    ];
+
+    /// `rpm`, `rpd`, `tpm`, `ipm`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Rpm => "rpm",
+            Dimension::Rpd => "rpd",
+            Dimension::Tpm => "tpm",
+            Dimension::Ipm => "ipm",
+        }
+    }
+
+    /// True for the per-day dimension, whose window is a calendar day.
+    pub const fn is_daily(self) -> bool {
+        matches!(self, Dimension::Rpd)
+    }
+}
+
+impl fmt::Display for Dimension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Dimension {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "rpm" => Ok(Dimension::Rpm),
+            "rpd" => Ok(Dimension::Rpd),
+            "tpm" => Ok(Dimension::Tpm),
+            "ipm" => Ok(Dimension::Ipm),
+            other => Err(Error::config(format!(
+                "unknown quota dimension `{other}`: expected rpm, rpd, tpm or ipm"
+            ))),
+        }
+    }
+}
+
+/// The next midnight in `zone` strictly after `now`: when a daily quota resets.
+///
+/// Computed on the zone's calendar, so it is right on the days daylight saving starts and ends
+/// (a Pacific day is then 23 or 25 hours long).
+pub fn next_midnight(now: jiff::Timestamp, zone: &TimeZone) -> jiff::Timestamp {
+    let zoned = now.to_zoned(zone.clone());
+    zoned
+        .date()
+        .tomorrow()
+        .and_then(|d| d.to_zoned(zone.clone()))
+        .map(|z| z.timestamp())
+        .unwrap_or(jiff::Timestamp::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_pacific_midnight_follows_daylight_saving() {
+        let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        // An ordinary winter day: PST, UTC-8.
+        assert_eq!(
+            next_midnight(at("2026-11-22T20:00:00Z"), &PACIFIC),
+            at("2026-11-23T08:00:00Z")
+        );
+        // 2026-03-08: clocks spring forward; the next midnight is 00:00 PDT (UTC-7) on the 9th.
+        assert_eq!(
+            next_midnight(at("2026-03-08T12:00:00Z"), &PACIFIC),
+            at("2026-03-09T07:00:00Z")
+        );
+        // 2026-11-01: clocks fall back; the day is 25 hours long and ends at 08:00 UTC on the 2nd.
+        assert_eq!(
+            next_midnight(at("2026-11-01T07:30:00Z"), &PACIFIC),
+            at("2026-11-02T08:00:00Z")
+        );
+        // Exactly at midnight: the *next* one.
+        assert_eq!(
+            next_midnight(at("2026-11-23T08:00:00Z"), &PACIFIC),
+            at("2026-11-24T08:00:00Z")
+        );
+    }
+}
