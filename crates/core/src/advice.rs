@@ -60,7 +60,7 @@ pub fn human_duration(d: Duration) -> String {
         return format!("{ms} ms");
     }
     let secs = d.as_secs();
-    if secs < 10 && ms % 1_000 != 0 {
+    if secs < 10 && !ms.is_multiple_of(1_000) {
         return format!("{:.1} s", d.as_secs_f64());
     }
     if secs < 60 {

@@ -121,15 +121,17 @@ impl Capabilities {
         if !request.reference_images.is_empty() && !self.editing {
             return Err("does not accept reference images".to_owned());
         }
-        if let Some(size) = request.size {
-            if !self.sizes.is_empty() && !self.sizes.contains(&size) {
-                return Err(format!("does not offer size {size}"));
-            }
+        if let Some(size) = request.size
+            && !self.sizes.is_empty()
+            && !self.sizes.contains(&size)
+        {
+            return Err(format!("does not offer size {size}"));
         }
-        if let Some(ratio) = request.aspect_ratio {
-            if !self.aspect_ratios.is_empty() && !self.aspect_ratios.contains(&ratio) {
-                return Err(format!("does not offer aspect ratio {ratio}"));
-            }
+        if let Some(ratio) = request.aspect_ratio
+            && !self.aspect_ratios.is_empty()
+            && !self.aspect_ratios.contains(&ratio)
+        {
+            return Err(format!("does not offer aspect ratio {ratio}"));
         }
         Ok(())
     }

@@ -315,14 +315,14 @@ impl Expect {
         if let Some(s) = self.http_status {
             same(
                 "http_status",
-                format!("{s:?}"),
+                format!("{:?}", Some(s)),
                 format!("{:?}", error.http_status()),
             );
         }
         if let Some(code) = &self.upstream_code {
             same(
                 "upstream_code",
-                format!("{code:?}"),
+                format!("{:?}", Some(code.as_str())),
                 format!("{:?}", error.upstream_code()),
             );
         }
@@ -342,14 +342,14 @@ impl Expect {
         if let Some(id) = &self.quota_id {
             same(
                 "quota_id",
-                format!("{id:?}"),
+                format!("{:?}", Some(id)),
                 format!("{:?}", quota.quota_id),
             );
         }
         if let Some(metric) = &self.quota_metric {
             same(
                 "quota_metric",
-                format!("{metric:?}"),
+                format!("{:?}", Some(metric)),
                 format!("{:?}", quota.quota_metric),
             );
         }
@@ -361,7 +361,11 @@ impl Expect {
             );
         }
         if let Some(m) = &self.model {
-            same("model", format!("{m:?}"), format!("{:?}", quota.model));
+            same(
+                "model",
+                format!("{:?}", Some(m)),
+                format!("{:?}", quota.model),
+            );
         }
         if let Some(at) = self.reset_at {
             same(
@@ -370,24 +374,24 @@ impl Expect {
                 format!("{:?}", quota.reset_at),
             );
         }
-        if let Some(text) = &self.message_contains {
-            if !error.message().contains(text.as_str()) {
-                problems.push(format!(
-                    "message should contain {text:?}, was {:?}",
-                    error.message()
-                ));
-            }
+        if let Some(text) = &self.message_contains
+            && !error.message().contains(text.as_str())
+        {
+            problems.push(format!(
+                "message should contain {text:?}, was {:?}",
+                error.message()
+            ));
         }
     }
 
     fn check_success(&self, response: &GenerateResponse, problems: &mut Vec<String>) {
-        if let Some(n) = self.images {
-            if response.images.len() != n {
-                problems.push(format!(
-                    "images: expected {n}, got {}",
-                    response.images.len()
-                ));
-            }
+        if let Some(n) = self.images
+            && response.images.len() != n
+        {
+            problems.push(format!(
+                "images: expected {n}, got {}",
+                response.images.len()
+            ));
         }
         if let Some(mimes) = &self.mime_types {
             let got: Vec<_> = response
@@ -399,21 +403,21 @@ impl Expect {
                 problems.push(format!("mime_types: expected {mimes:?}, got {got:?}"));
             }
         }
-        if let Some(id) = &self.request_id {
-            if response.request_id.as_deref() != Some(id.as_str()) {
-                problems.push(format!(
-                    "request_id: expected {id:?}, got {:?}",
-                    response.request_id
-                ));
-            }
+        if let Some(id) = &self.request_id
+            && response.request_id.as_deref() != Some(id.as_str())
+        {
+            problems.push(format!(
+                "request_id: expected {id:?}, got {:?}",
+                response.request_id
+            ));
         }
-        if let Some(model) = &self.served_model {
-            if &response.served_by.model != model {
-                problems.push(format!(
-                    "served_model: expected {model:?}, got {:?}",
-                    response.served_by.model
-                ));
-            }
+        if let Some(model) = &self.served_model
+            && &response.served_by.model != model
+        {
+            problems.push(format!(
+                "served_model: expected {model:?}, got {:?}",
+                response.served_by.model
+            ));
         }
         if let Some(tokens) = self.output_tokens {
             let got = response.usage.map(|u| u.output_tokens);
