@@ -1,7 +1,25 @@
-//! The quota model: pools, four dimensions, the Pacific day.
+//! The quota model: pools, four dimensions, the Pacific day, admission, learning and costs.
 //!
-//! (The admission model arrives with its own issue; this module starts with the vocabulary the
-//! error model needs.)
+//! A quota belongs to a [`PoolId`] (provider, project, pool). [`QuotaStore::admit`] answers
+//! whether a [`Cost`] may be sent now, reserving it atomically on every dimension
+//! ([`Admission::Go`]), when to come back ([`Admission::WaitUntil`]) or until when the pool is
+//! done ([`Admission::ExhaustedUntil`]). Errors and headers from the upstream teach the model
+//! the real limits (`observe_error`, `observe_success`). [`PriceTable`] prices a request before
+//! it is sent. `docs/quota-model.md` explains the model to users.
+//!
+//! ```
+//! use imagegate_core::quota::{Admission, Cost, Limits, MemoryQuotaStore, PoolConfig, PoolId, PACIFIC};
+//!
+//! let now: jiff::Timestamp = "2026-11-23T10:00:00Z".parse()?;
+//! let id = PoolId::new("gemini", "proj-a", "gemini-2.5-flash-image");
+//! let limits = Limits { rpm: Some(1), ..Limits::NONE };
+//! let store = MemoryQuotaStore::with_pools([PoolConfig::new(id.clone(), limits, PACIFIC.clone())], now);
+//! let first = store.admit_now(&id, Cost::new(1, 1, 1_290), now)?;
+//! assert!(first.is_go());
+//! let second = store.admit_now(&id, Cost::new(1, 1, 1_290), now)?;
+//! assert!(matches!(second, Admission::WaitUntil { .. }));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,6 +28,31 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+
+mod admission;
+mod config;
+mod cost;
+mod ledger;
+mod observe;
+mod pool;
+mod price;
+mod status;
+mod store;
+mod tier;
+
+pub use admission::{Admission, Exhausted, Reservation};
+pub use config::{ModelQuotaConfig, ProviderQuotaConfig, SharedPoolConfig, TokensPerImage};
+pub use cost::{
+    Cost, DEFAULT_TOKENS_PER_IMAGE, DEFAULT_TOKENS_PER_REFERENCE_IMAGE, ModelTokens,
+    TokenEstimator, Usage,
+};
+pub use ledger::PoolLedger;
+pub use observe::{RateLimitSnapshot, SharedPoolSuspicion};
+pub use pool::{Limits, PoolConfig, PoolId, zone_name, zone_named};
+pub use price::{DEFAULT_BATCH_FACTOR, PerSize, PriceTable, PriceTableConfig};
+pub use status::{Block, BlockReason, DimensionStatus, PoolStatus, render_table};
+pub use store::{MemoryQuotaStore, QuotaStore};
+pub use tier::{ModelFamily, Tier, preset};
 
 /// The zone Gemini's daily quotas reset in: midnight America/Los_Angeles.
 pub static PACIFIC: std::sync::LazyLock<TimeZone> = std::sync::LazyLock::new(|| {

@@ -1,0 +1,133 @@
+//! The answer to "may I send this now?": [`Admission`], and the [`Reservation`] a "go" holds.
+
+use std::fmt;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::{Cost, Dimension, PoolId};
+
+/// What [`QuotaStore::admit`](super::QuotaStore::admit) answers.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a Go holds capacity: settle or release its reservation"]
+pub enum Admission {
+    /// Send now: the cost is reserved on every dimension. Settle the reservation with the real
+    /// usage, or release it when the upstream did not count the request.
+    Go(Reservation),
+    /// A per-minute window is full, or the upstream asked for a delay: nothing is reserved; ask
+    /// again at `at` (or use another pool now). `dimension` is `None` when the upstream asked
+    /// for a delay without naming a quota.
+    WaitUntil {
+        /// The earliest instant the same cost could be admitted.
+        at: Timestamp,
+        /// The dimension that is full.
+        dimension: Option<Dimension>,
+    },
+    /// The pool cannot serve this cost until `at` (the next midnight in the pool's zone for a
+    /// daily quota), or ever (`None`: billing required, or a cost larger than a limit).
+    ExhaustedUntil {
+        /// When the pool becomes usable again, if it ever does without a person acting.
+        at: Option<Timestamp>,
+        /// Why.
+        reason: Exhausted,
+    },
+}
+
+impl Admission {
+    /// True for [`Admission::Go`].
+    pub fn is_go(&self) -> bool {
+        matches!(self, Admission::Go(_))
+    }
+
+    /// The reservation of a "go", else `None`.
+    pub fn into_reservation(self) -> Option<Reservation> {
+        match self {
+            Admission::Go(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// Why a pool is exhausted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Exhausted {
+    /// A daily quota is used up (counted here, or reported by the upstream).
+    Quota {
+        /// Which dimension (RPD).
+        dimension: Dimension,
+    },
+    /// The project has no entitlement (a limit of 0, or the upstream said billing is required).
+    /// Lasts until restart: only a person can fix it.
+    BillingRequired {
+        /// What to do, for the person reading it.
+        advice: String,
+    },
+    /// This one cost is larger than the limit itself, so no wait can ever admit it (ten images
+    /// in one call on a pool with an IPM of 5; any request on a limit of 0).
+    TooLarge {
+        /// The dimension.
+        dimension: Dimension,
+        /// What the request needs on it.
+        cost: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+impl fmt::Display for Exhausted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Exhausted::Quota { dimension } => write!(f, "{dimension} quota used up"),
+            Exhausted::BillingRequired { advice } => write!(f, "billing required: {advice}"),
+            Exhausted::TooLarge {
+                dimension,
+                cost,
+                limit,
+            } => write!(
+                f,
+                "a cost of {cost} on {dimension} can never fit its limit of {limit}"
+            ),
+        }
+    }
+}
+
+/// Capacity held for one upstream call.
+///
+/// Not `Clone`: it is given back exactly once, by [`settle`](super::QuotaStore::settle) (the
+/// upstream counted the request: record what it really used) or
+/// [`release`](super::QuotaStore::release) (it did not: give everything back). Dropping it keeps
+/// the estimate counted, which errs on the safe side.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reservation {
+    pub(crate) pool: Arc<PoolId>,
+    pub(crate) id: u64,
+    pub(crate) at: Timestamp,
+    pub(crate) day_start: Timestamp,
+    pub(crate) cost: Cost,
+}
+
+impl Reservation {
+    /// The pool the capacity was taken from.
+    pub fn pool(&self) -> &PoolId {
+        &self.pool
+    }
+
+    /// The instant the capacity was counted at (the admission time, never earlier than any
+    /// earlier admission on the pool).
+    pub fn at(&self) -> Timestamp {
+        self.at
+    }
+
+    /// What was reserved.
+    pub fn cost(&self) -> Cost {
+        self.cost
+    }
+
+    /// The pool-local sequence number of the reservation (for a shared store's bookkeeping).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}

@@ -1,0 +1,232 @@
+//! The quota section of a provider's configuration (`[providers.NAME.quota]` in
+//! `imagegate.toml`), and how it becomes [`PoolConfig`]s and a [`TokenEstimator`].
+//!
+//! ```toml
+//! [providers.gemini.quota]
+//! tier = "tier1"                       # free | tier1 | tier2 | tier3
+//! day_zone = "America/Los_Angeles"     # IANA name; default per provider
+//! tokens_per_image = 1290
+//!
+//! [providers.gemini.quota.models."gemini-3-pro-image-preview"]
+//! rpm = 20
+//! tokens_per_image = { "1K" = 1120, "2K" = 1120, "4K" = 2000 }
+//!
+//! [[providers.gemini.quota.shared_pools]]
+//! name = "free-image"
+//! models = ["gemini-2.5-flash-image", "gemini-3.1-flash-image-preview"]
+//! rpm = 10
+//! rpd = 100
+//! ```
+
+use std::collections::BTreeMap;
+
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+
+use super::cost::TokenEstimator;
+use super::price::PerSize;
+use super::tier::{Tier, preset};
+use super::{Limits, PoolConfig, PoolId, pool::zone_named};
+use crate::error::{Error, Result};
+
+/// The quota configuration of one provider.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderQuotaConfig {
+    /// The projects' tier, choosing preset limits per model family. Default: `free` for the
+    /// `gemini` provider, no presets for any other (OpenRouter's paid models have no fixed
+    /// limits; configure `:free` models' 20 RPM / 50 RPD yourself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
+    /// The IANA zone whose midnight resets daily quotas. Default: America/Los_Angeles, or UTC
+    /// for `openrouter`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day_zone: Option<String>,
+    /// Output tokens per image for every model without its own figure (default 1,290).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_image: Option<u64>,
+    /// Input tokens per reference image (default 258).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_reference_image: Option<u64>,
+    /// Per-model limit overrides and token figures.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub models: BTreeMap<String, ModelQuotaConfig>,
+    /// Pools several models draw on together.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_pools: Vec<SharedPoolConfig>,
+}
+
+/// Overrides for one model: any limit set here replaces the tier preset.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelQuotaConfig {
+    /// Requests per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u64>,
+    /// Requests per day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpd: Option<u64>,
+    /// Tokens per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u64>,
+    /// Images per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipm: Option<u64>,
+    /// Output tokens per image: one number, or a table by size (`0.5K`, `1K`, `2K`, `4K`,
+    /// `per_image`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_image: Option<TokensPerImage>,
+}
+
+impl ModelQuotaConfig {
+    fn limits(&self) -> Limits {
+        Limits {
+            rpm: self.rpm,
+            rpd: self.rpd,
+            tpm: self.tpm,
+            ipm: self.ipm,
+        }
+    }
+}
+
+/// Output tokens per image: one figure, or one per size.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TokensPerImage {
+    /// The same for every size.
+    Flat(u64),
+    /// By size.
+    BySize(PerSize<u64>),
+}
+
+/// Several models drawing on one pool.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedPoolConfig {
+    /// The pool's name (shown in status, used as the pool part of its id).
+    pub name: String,
+    /// The models that draw on it.
+    pub models: Vec<String>,
+    /// Requests per minute (default: the tier preset of the first model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u64>,
+    /// Requests per day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpd: Option<u64>,
+    /// Tokens per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u64>,
+    /// Images per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipm: Option<u64>,
+}
+
+impl ProviderQuotaConfig {
+    /// Checks what deserialisation cannot: the zone exists, shared pools are named, and no
+    /// model is in two shared pools.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ConfigInvalid`](crate::ErrorKind::ConfigInvalid) naming the problem.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(zone) = &self.day_zone {
+            zone_named(zone)?;
+        }
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        for pool in &self.shared_pools {
+            if pool.name.trim().is_empty() {
+                return Err(Error::config("a shared quota pool needs a `name`"));
+            }
+            if pool.models.is_empty() {
+                return Err(Error::config(format!(
+                    "shared quota pool `{}` lists no `models`",
+                    pool.name
+                )));
+            }
+            for model in &pool.models {
+                if let Some(other) = seen.insert(model, &pool.name) {
+                    return Err(Error::config(format!(
+                        "model `{model}` is in two shared quota pools (`{other}` and `{}`)",
+                        pool.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The tier presets apply at: configured, else `free` for `gemini`, else none.
+    pub fn tier_for(&self, provider: &str) -> Option<Tier> {
+        self.tier.or_else(|| {
+            provider
+                .eq_ignore_ascii_case("gemini")
+                .then_some(Tier::Free)
+        })
+    }
+
+    /// The zone whose midnight ends the day of this provider's pools.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ConfigInvalid`](crate::ErrorKind::ConfigInvalid) for an unknown zone.
+    pub fn day_zone(&self, provider: &str) -> Result<TimeZone> {
+        match &self.day_zone {
+            Some(name) => zone_named(name),
+            None => Ok(PoolConfig::default_zone_for(provider)),
+        }
+    }
+
+    /// The pool `model` draws on for `project`: its shared pool if configured, else its own;
+    /// limits are the tier preset with every configured figure on top.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ConfigInvalid`](crate::ErrorKind::ConfigInvalid) for an unknown zone.
+    pub fn pool_for(&self, provider: &str, project: &str, model: &str) -> Result<PoolConfig> {
+        let zone = self.day_zone(provider)?;
+        let tier = self.tier_for(provider);
+        let base = |m: &str| tier.map_or(Limits::NONE, |t| preset(m, t));
+        if let Some(shared) = self
+            .shared_pools
+            .iter()
+            .find(|p| p.models.iter().any(|m| m == model))
+        {
+            let first = shared.models.first().map_or(model, String::as_str);
+            let limits = base(first).overridden_by(Limits {
+                rpm: shared.rpm,
+                rpd: shared.rpd,
+                tpm: shared.tpm,
+                ipm: shared.ipm,
+            });
+            let id = PoolId::new(provider, project, shared.name.clone());
+            return Ok(PoolConfig::new(id, limits, zone).with_models(shared.models.clone()));
+        }
+        let overrides = self
+            .models
+            .get(model)
+            .map_or(Limits::NONE, ModelQuotaConfig::limits);
+        let limits = base(model).overridden_by(overrides);
+        Ok(PoolConfig::new(
+            PoolId::new(provider, project, model),
+            limits,
+            zone,
+        ))
+    }
+
+    /// The token estimator these figures describe.
+    pub fn token_estimator(&self) -> TokenEstimator {
+        let mut estimator = TokenEstimator::default();
+        if let Some(t) = self.tokens_per_image {
+            estimator.tokens_per_image = t;
+        }
+        if let Some(t) = self.tokens_per_reference_image {
+            estimator.tokens_per_reference_image = t;
+        }
+        for (model, config) in &self.models {
+            let figures = match &config.tokens_per_image {
+                Some(TokensPerImage::Flat(n)) => PerSize::flat(*n),
+                Some(TokensPerImage::BySize(by)) => by.clone(),
+                None => continue,
+            };
+            estimator.models.insert(model.clone(), figures);
+        }
+        estimator
+    }
+}
