@@ -14,13 +14,21 @@ use imagegate_mock::{DEFAULT_MODEL, render};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
-    let out = PathBuf::from(args.next().ok_or("usage: render OUT_DIR [SIZE] [PROMPT ...]")?);
+    let out = PathBuf::from(
+        args.next()
+            .ok_or("usage: render OUT_DIR [SIZE] [PROMPT ...]")?,
+    );
     let size: ImageSize = args.next().as_deref().unwrap_or("1K").parse()?;
     let mut prompts: Vec<String> = args.collect();
     if prompts.is_empty() {
-        prompts = ["a lighthouse at dusk", "a lighthouse at dawn", "a red fox", "a blue whale"]
-            .map(str::to_owned)
-            .to_vec();
+        prompts = [
+            "a lighthouse at dusk",
+            "a lighthouse at dawn",
+            "a red fox",
+            "a blue whale",
+        ]
+        .map(str::to_owned)
+        .to_vec();
     }
     std::fs::create_dir_all(&out)?;
     for (n, prompt) in prompts.iter().enumerate() {

@@ -283,9 +283,11 @@ impl Pattern {
                 }
             }
             Shape::Stripes { a, b } => {
+                // Dividing by the steeper term keeps stripes about a cell wide at any slope.
+                let width = cell * a.max(b.abs());
                 for (x, pixel) in pixels.enumerate() {
                     let t = a * x as i64 + b * y;
-                    self.put(pixel, t.div_euclid(cell));
+                    self.put(pixel, t.div_euclid(width));
                 }
             }
             Shape::Checker { cell_h } => {
