@@ -85,7 +85,9 @@ struct Hold {
 }
 
 /// One pool's quota state: limits configured and learned, windows, blocks, suspicions.
-#[derive(Debug)]
+///
+/// `Clone` so a simulation can ask "what if" on a copy without disturbing the original.
+#[derive(Clone, Debug)]
 pub struct PoolLedger {
     id: Arc<PoolId>,
     config: PoolConfig,
