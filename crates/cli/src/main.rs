@@ -1,2 +1,74 @@
-//! The imagegate command.
-fn main() {}
+//! `imagegate`: images from rate-limited APIs, as fast as the quotas allow.
+//!
+//! Exit codes: 0 success; 1 the work failed (an upstream error, a file that could not be
+//! written); 2 the invocation was wrong (bad arguments, bad configuration, unreadable input).
+
+mod commands;
+mod config;
+mod failure;
+mod output;
+mod providers;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::failure::Failure;
+
+/// Images from rate-limited APIs, as fast as the quotas allow.
+#[derive(Debug, Parser)]
+#[command(name = "imagegate", version, about, long_about = None)]
+struct Cli {
+    /// Configuration file (default: $IMAGEGATE_CONFIG, else ./imagegate.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Log more to stderr (-v info, -vv debug). Keys are never logged.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate images from a prompt.
+    Generate(commands::generate::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return Failure::io(format!("cannot start the async runtime: {e}")).report(),
+    };
+    let outcome = runtime.block_on(async {
+        let config = config::load(cli.config.as_deref())?;
+        match cli.command {
+            Command::Generate(args) => commands::generate::run(&config, args).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => failure.report(),
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IMAGEGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,251 @@
+//! Configuration: built-in defaults < TOML file < `IMAGEGATE_*` environment variables, plus the
+//! providers' conventional variables (`GEMINI_API_KEY`, `GEMINI_BASE_URL`,
+//! `OPENROUTER_API_KEY`, `OPENROUTER_BASE_URL`). The format is documented in
+//! docs/configuration.md; keep the two in step.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::failure::Failure;
+
+/// The file read when neither `--config` nor `IMAGEGATE_CONFIG` names one (if it exists).
+pub(crate) const DEFAULT_FILE: &str = "imagegate.toml";
+
+/// The kinds of provider imagegate can build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ProviderKind {
+    /// Google's Gemini API (and Imagen through it).
+    Gemini,
+    /// OpenRouter's OpenAI-compatible API.
+    Openrouter,
+    /// The built-in offline provider: synthetic but valid PNGs.
+    Mock,
+}
+
+impl ProviderKind {
+    /// The kind a provider named `name` has when its configuration does not say.
+    fn for_name(name: &str) -> Option<Self> {
+        match name {
+            "gemini" => Some(ProviderKind::Gemini),
+            "openrouter" => Some(ProviderKind::Openrouter),
+            "mock" => Some(ProviderKind::Mock),
+            _ => None,
+        }
+    }
+
+    /// The environment variable holding the key when `api_key_env` does not name one.
+    pub(crate) fn default_key_env(self) -> Option<&'static str> {
+        match self {
+            ProviderKind::Gemini => Some("GEMINI_API_KEY"),
+            ProviderKind::Openrouter => Some("OPENROUTER_API_KEY"),
+            ProviderKind::Mock => None,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    /// The provider `generate` uses when `--provider` is not given.
+    #[serde(default)]
+    pub default_provider: Option<String>,
+    /// Providers by the name commands refer to them with.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Where the configuration came from, for messages (not a key in the file).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
+}
+
+/// One provider's configuration (`[providers.NAME]`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProviderConfig {
+    /// gemini, openrouter or mock; defaults to the provider's name when that is one of them.
+    #[serde(default)]
+    pub kind: Option<ProviderKind>,
+    /// The environment variable that holds the key (keys never go in files).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Scheme, host and optional path prefix before the API's own path.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The project (Gemini) or account (OpenRouter) the key belongs to; quotas are per project.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// The model used when a command does not name one.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// How long one upstream call may take, e.g. "120s" or "2m".
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// Never accepted: present only to reject it with a message that says what to do instead.
+    #[serde(default)]
+    pub api_key: Option<serde::de::IgnoredAny>,
+}
+
+impl ProviderConfig {
+    /// The provider's kind, from `kind` or its name.
+    pub(crate) fn kind_for(&self, name: &str) -> Option<ProviderKind> {
+        self.kind.or_else(|| ProviderKind::for_name(name))
+    }
+
+    /// The environment variable holding this provider's key.
+    pub(crate) fn key_env(&self, name: &str) -> Option<String> {
+        self.api_key_env.clone().or_else(|| {
+            self.kind_for(name)
+                .and_then(ProviderKind::default_key_env)
+                .map(str::to_owned)
+        })
+    }
+}
+
+/// Which file to read: `--config`, else `IMAGEGATE_CONFIG`, else `./imagegate.toml` if present.
+/// An explicitly named file must exist; the implicit default may be absent.
+fn config_file(explicit: Option<&Path>) -> Result<Option<PathBuf>, Failure> {
+    let named = explicit
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("IMAGEGATE_CONFIG").map(PathBuf::from));
+    match named {
+        Some(path) => {
+            if let Err(e) = std::fs::metadata(&path) {
+                return Err(Failure::usage(format!(
+                    "cannot read configuration file {}: {e}",
+                    path.display()
+                )));
+            }
+            Ok(Some(path))
+        }
+        None => {
+            let default = PathBuf::from(DEFAULT_FILE);
+            Ok(default.is_file().then_some(default))
+        }
+    }
+}
+
+/// The conventional provider variables, as two configuration layers.
+///
+/// A key in `GEMINI_API_KEY` makes a provider named `gemini` exist when the configuration does
+/// not define one (the first layer, joined under everything else); a base URL variable points
+/// that provider elsewhere (the second, merged over everything). The key itself is not copied
+/// anywhere: the provider reads it from the environment when it is built.
+fn conventional_env(mut figment: Figment) -> Figment {
+    for (name, key_var, url_var) in [
+        ("gemini", "GEMINI_API_KEY", "GEMINI_BASE_URL"),
+        ("openrouter", "OPENROUTER_API_KEY", "OPENROUTER_BASE_URL"),
+    ] {
+        if std::env::var_os(key_var).is_some_and(|v| !v.is_empty()) {
+            figment = figment.join(Serialized::default(&format!("providers.{name}.kind"), name));
+        }
+        if let Ok(url) = std::env::var(url_var)
+            && !url.is_empty()
+        {
+            figment = figment.merge(Serialized::default(
+                &format!("providers.{name}.base_url"),
+                url,
+            ));
+        }
+    }
+    figment
+}
+
+/// Loads the configuration from every layer.
+///
+/// # Errors
+/// [`Failure::Usage`] naming the key, the file and what was expected.
+pub(crate) fn load(explicit: Option<&Path>) -> Result<Config, Failure> {
+    let file = config_file(explicit)?;
+    let mut figment = Figment::new();
+    if let Some(path) = &file {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment = figment.merge(
+        Env::prefixed("IMAGEGATE_")
+            .ignore(&["CONFIG", "LOG"])
+            .split("__"),
+    );
+    figment = conventional_env(figment);
+    let mut config: Config = figment
+        .extract()
+        .map_err(|e| describe(e, file.as_deref()))?;
+    config.file = file;
+    validate(&config)?;
+    Ok(config)
+}
+
+/// figment's errors name the key and the source; say which file and what to do.
+fn describe(error: figment::Error, file: Option<&Path>) -> Failure {
+    let mut lines = Vec::new();
+    for e in error {
+        let key = e.path.join(".");
+        let source = e
+            .metadata
+            .as_ref()
+            .and_then(|m| m.source.as_ref())
+            .map(ToString::to_string)
+            .or_else(|| e.metadata.as_ref().map(|m| m.name.to_string()))
+            .unwrap_or_else(|| "configuration".to_owned());
+        let key = if key.is_empty() {
+            String::new()
+        } else {
+            format!("key `{key}` ")
+        };
+        lines.push(format!(
+            "invalid configuration: {key}in {source}: {}",
+            e.kind
+        ));
+    }
+    if lines.is_empty() {
+        let file = file.map_or("configuration".to_owned(), |f| f.display().to_string());
+        lines.push(format!("invalid configuration in {file}"));
+    }
+    Failure::usage(lines.join("\n"))
+}
+
+/// Checks what serde cannot: keys in files, unknown provider kinds, the default provider.
+fn validate(config: &Config) -> Result<(), Failure> {
+    let source = config
+        .file
+        .as_ref()
+        .map_or("the environment".to_owned(), |f| f.display().to_string());
+    for (name, provider) in &config.providers {
+        if provider.api_key.is_some() {
+            return Err(Failure::usage(format!(
+                "invalid configuration: key `providers.{name}.api_key` in {source}: API keys do \
+                 not belong in configuration; put the key in an environment variable and name \
+                 it with `api_key_env`"
+            )));
+        }
+        if provider.kind_for(name).is_none() {
+            return Err(Failure::usage(format!(
+                "invalid configuration: key `providers.{name}.kind` in {source}: expected one \
+                 of gemini, openrouter, mock (needed because `{name}` is not a provider name)"
+            )));
+        }
+        if let Some(url) = &provider.base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(Failure::usage(format!(
+                "invalid configuration: key `providers.{name}.base_url` in {source}: expected \
+                 an http:// or https:// URL, found {url:?}"
+            )));
+        }
+    }
+    if let Some(default) = &config.default_provider
+        && default != "mock"
+        && !config.providers.contains_key(default)
+    {
+        return Err(Failure::usage(format!(
+            "invalid configuration: key `default_provider` in {source}: no provider named \
+             `{default}` is configured"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! Running the `imagegate` binary the way a user would, with a clean environment.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // shared by several test files
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+/// The binary with no provider keys, no `IMAGEGATE_*` variables, run in `dir` (so no stray
+/// `./imagegate.toml` is read).
+pub fn imagegate(dir: &Path) -> Command {
+    let mut cmd = assert_cmd::cargo_bin_cmd!("imagegate");
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("IMAGEGATE_")
+            || name.starts_with("GEMINI_")
+            || name.starts_with("OPENROUTER_")
+            || name.starts_with("GOOGLE_")
+        {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.current_dir(dir);
+    cmd
+}
+
+/// Decodes a PNG, returning (width, height, pixel bytes).
+pub fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().expect("a PNG header");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a buffer size")];
+    let info = reader.next_frame(&mut pixels).expect("a PNG frame");
+    (info.width, info.height, pixels)
+}
+
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
