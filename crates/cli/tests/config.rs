@@ -1,5 +1,7 @@
 //! Configuration layers and the errors bad configuration gets (exit 2, naming key and file).
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use common::{imagegate, stderr};

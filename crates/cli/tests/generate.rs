@@ -1,5 +1,7 @@
 //! `imagegate generate` end to end on the embedded default: the mock provider.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use common::{decode_png, imagegate, stderr, stdout};

@@ -7,7 +7,7 @@ use assert_cmd::Command;
 
 /// The binary with no provider keys, no `IMAGEGATE_*` variables, run in `dir` (so no stray
 /// `./imagegate.toml` is read).
-pub fn imagegate(dir: &Path) -> Command {
+pub(crate) fn imagegate(dir: &Path) -> Command {
     let mut cmd = assert_cmd::cargo_bin_cmd!("imagegate");
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
@@ -24,7 +24,7 @@ pub fn imagegate(dir: &Path) -> Command {
 }
 
 /// Decodes a PNG, returning (width, height, pixel bytes).
-pub fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+pub(crate) fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
     let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     let mut reader = decoder.read_info().expect("a PNG header");
     let mut pixels = vec![0; reader.output_buffer_size().expect("a buffer size")];
@@ -32,10 +32,10 @@ pub fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
     (info.width, info.height, pixels)
 }
 
-pub fn stderr(output: &std::process::Output) -> String {
+pub(crate) fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-pub fn stdout(output: &std::process::Output) -> String {
+pub(crate) fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
