@@ -1,0 +1,437 @@
+//! [`GeminiProvider`]: one `generate` call, one HTTP request, one classified outcome.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use imagegate_core::{
+    ApiKey, Attempt, Capabilities, Clock, Error, ErrorKind, GenerateRequest, GenerateResponse,
+    ImageProvider, SystemClock,
+};
+
+use crate::models::{DEFAULT_MODEL, capabilities_for, check_model, endpoint_for};
+use crate::request::build_request;
+use crate::response::{PROVIDER, parse_response_for};
+
+/// The variable [`GeminiProvider::from_env`] reads the API key from.
+pub const API_KEY_ENV: &str = "GEMINI_API_KEY";
+/// The variable [`GeminiProvider::from_env`] reads an optional base URL (a relay) from.
+pub const BASE_URL_ENV: &str = "GEMINI_BASE_URL";
+/// Google's endpoint, used unless a base URL is given.
+pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
+/// The default time limit for one request. Generation takes 30-45 s and more (domain.md), and
+/// a timed-out request may already be billed, so the limit is generous.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The Gemini API as an [`ImageProvider`]: Gemini image models through `generateContent`,
+/// Imagen through `:predict`.
+///
+/// # Contract
+/// One [`generate`](ImageProvider::generate) call sends at most one request and never retries,
+/// sleeps or falls back: the router owns that. The key travels only in the `x-goog-api-key`
+/// header; it is never in a URL, an error or this type's `Debug`.
+///
+/// # Errors
+/// Every failure is one [`Error`] classified by [`crate::parse_error`] (HTTP answers) or mapped
+/// from the transport: [`ErrorKind::Timeout`], [`ErrorKind::Connect`], else
+/// [`ErrorKind::Unexpected`]. Requests the model cannot serve fail with
+/// [`ErrorKind::InvalidRequest`] before anything is sent.
+#[derive(Clone)]
+pub struct GeminiProvider {
+    key: ApiKey,
+    base_url: String,
+    http: reqwest::Client,
+    timeout: Duration,
+    project: Option<String>,
+    model: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl GeminiProvider {
+    /// A provider with `key`, Google's endpoint, the default model and timeout.
+    pub fn new(key: ApiKey) -> Self {
+        GeminiProvider {
+            key,
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            http: reqwest::Client::new(),
+            timeout: DEFAULT_TIMEOUT,
+            project: None,
+            model: DEFAULT_MODEL.to_owned(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// A provider configured from `GEMINI_API_KEY` and, when set, `GEMINI_BASE_URL`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ConfigInvalid`] naming the variable when the key is missing or empty, or
+    /// the base URL is not a usable URL.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) reading variables through `lookup` (tests and embedders
+    /// that keep configuration elsewhere).
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let key = lookup(API_KEY_ENV)
+            .map(ApiKey::new)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "{API_KEY_ENV} is not set: create a key at https://aistudio.google.com/apikey and export it"
+                ))
+                .with_provider(PROVIDER)
+            })?;
+        let provider = GeminiProvider::new(key);
+        match lookup(BASE_URL_ENV).filter(|u| !u.trim().is_empty()) {
+            Some(url) => provider.with_base_url(&url).map_err(|e| {
+                Error::config(format!("{BASE_URL_ENV}: {}", e.message())).with_provider(PROVIDER)
+            }),
+            None => Ok(provider),
+        }
+    }
+
+    /// Sends requests to `url` instead of Google: a relay speaking the same protocol, or a test
+    /// server. Scheme, host, port and an optional path prefix; `/v1beta/models/...` is appended
+    /// (a trailing `/v1beta` in `url` is accepted and not doubled).
+    ///
+    /// # Errors
+    /// [`ErrorKind::ConfigInvalid`] when `url` is not an http(s) URL, or carries credentials,
+    /// a query or a fragment (a key in a URL ends up in logs).
+    pub fn with_base_url(mut self, url: &str) -> Result<Self, Error> {
+        let bad = |why: &str| {
+            Error::config(format!("invalid Gemini base URL: {why}")).with_provider(PROVIDER)
+        };
+        let parsed = reqwest::Url::parse(url.trim()).map_err(|e| bad(&e.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(bad("the scheme must be http or https"));
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(bad("it has no host"));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(bad(
+                "it must not carry credentials; the key goes in a header",
+            ));
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(bad(
+                "it must not have a query or fragment; the key goes in a header",
+            ));
+        }
+        let mut base = parsed.as_str().trim_end_matches('/').to_owned();
+        if let Some(stripped) = base.strip_suffix("/v1beta") {
+            base = stripped.to_owned();
+        }
+        self.base_url = base;
+        Ok(self)
+    }
+
+    /// Uses `client` for every request (shared connection pools, proxies, custom TLS). The
+    /// provider's timeout still applies per request.
+    #[must_use]
+    pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = client;
+        self
+    }
+
+    /// The time limit for one request, from connecting until the body is read.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Names the Google Cloud project the key belongs to. Quotas are per project, so the
+    /// router pools by it; errors and responses name it.
+    #[must_use]
+    pub fn with_project(mut self, project: impl Into<String>) -> Self {
+        self.project = Some(project.into());
+        self
+    }
+
+    /// The model used when a request names none.
+    #[must_use]
+    pub fn with_model(mut self, model: impl Into<String>) -> Self {
+        self.model = model.into();
+        self
+    }
+
+    /// The clock read when an answer arrives (per-day reset instants are computed from it).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The base URL requests go to (no secret in it).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The configured per-request time limit.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The full URL for `model` (without any key: the key is a header).
+    pub fn url_for(&self, model: &str) -> String {
+        let model = crate::models::normalize_model(model);
+        format!("{}{}", self.base_url, endpoint_for(model).path(model))
+    }
+
+    /// Checks `request` against what `model` can do, before anything is sent.
+    fn check(&self, request: &GenerateRequest, model: &str) -> Result<(), Error> {
+        request.validate()?;
+        let caps = capabilities_for(model);
+        if request.count > caps.max_images_per_call {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "{model} returns at most {} image(s) per call and {} were asked for: make several calls (the router splits requests for you)",
+                    caps.max_images_per_call, request.count
+                ),
+            ));
+        }
+        caps.check(request)
+            .map_err(|why| Error::new(ErrorKind::InvalidRequest, format!("{model} {why}")))
+    }
+
+    async fn send(
+        &self,
+        model: &str,
+        request: &GenerateRequest,
+    ) -> Result<GenerateResponse, Error> {
+        self.check(request, model)?;
+        let body = serde_json::to_vec(&build_request(request, model)).map_err(|e| {
+            Error::new(
+                ErrorKind::Unexpected,
+                format!("cannot encode the request: {e}"),
+            )
+        })?;
+        let response = self
+            .http
+            .post(self.url_for(model))
+            .timeout(self.timeout)
+            .header("x-goog-api-key", self.key.expose())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        parse_response_for(model, status, &headers, &bytes, self.clock.now())
+    }
+
+    /// A transport failure, without the URL (no key is ever in it, but relays' URLs can be
+    /// private) and scrubbed of anything key-shaped.
+    fn transport_error(&self, e: &reqwest::Error) -> Error {
+        let (kind, what) = if e.is_timeout() {
+            (
+                ErrorKind::Timeout,
+                format!("no complete answer within {} s", self.timeout.as_secs_f64()),
+            )
+        } else if e.is_connect() {
+            (
+                ErrorKind::Connect,
+                format!("cannot connect to {}", self.host()),
+            )
+        } else {
+            (ErrorKind::Unexpected, "the request failed".to_owned())
+        };
+        let detail = error_chain(e);
+        Error::new(kind, format!("{what}: {detail}"))
+    }
+
+    fn host(&self) -> String {
+        reqwest::Url::parse(&self.base_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "the Gemini endpoint".to_owned())
+    }
+}
+
+/// The error and its causes, one line, without the URL reqwest attaches.
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    parts.push(without_url(e));
+    while let Some(cause) = current {
+        let text = cause.to_string();
+        if !parts.contains(&text) {
+            parts.push(text);
+        }
+        current = cause.source();
+    }
+    parts.join(": ")
+}
+
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(&format!(" for url ({url})"), "");
+        text = text.replace(url.as_str(), "<url>");
+    }
+    text
+}
+
+impl fmt::Debug for GeminiProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeminiProvider")
+            .field("key", &self.key)
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("project", &self.project)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl ImageProvider for GeminiProvider {
+    fn name(&self) -> &str {
+        PROVIDER
+    }
+
+    fn project(&self) -> Option<&str> {
+        self.project.as_deref()
+    }
+
+    fn default_model(&self) -> &str {
+        &self.model
+    }
+
+    fn capabilities(&self, model: Option<&str>) -> Capabilities {
+        capabilities_for(model.unwrap_or(&self.model))
+    }
+
+    async fn generate(
+        &self,
+        request: &GenerateRequest,
+    ) -> imagegate_core::Result<GenerateResponse> {
+        let asked = request.model.as_deref().unwrap_or(&self.model);
+        let started = self.clock.now();
+        let outcome = match check_model(asked) {
+            Ok(model) => self.send(model, request).await,
+            Err(e) => Err(e),
+        };
+        let elapsed = imagegate_core::hints::until(started, self.clock.now());
+        let target = format!(
+            "{PROVIDER}/{}{}",
+            crate::models::normalize_model(asked),
+            self.project
+                .as_deref()
+                .map(|p| format!("@{p}"))
+                .unwrap_or_default()
+        );
+        match outcome {
+            Ok(mut response) => {
+                response.served_by.project = self.project.clone();
+                // The cost is not estimated here: the price table lives with the router.
+                response.attempts.push(Attempt::new(
+                    target,
+                    None,
+                    started,
+                    Duration::ZERO,
+                    elapsed,
+                    0.0,
+                ));
+                Ok(response)
+            }
+            Err(error) => {
+                let mut error = error.with_provider(PROVIDER);
+                if let Some(project) = &self.project {
+                    error = error.with_project(project.clone());
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn from_env_names_the_missing_variable() {
+        let e = GeminiProvider::from_lookup(env(&[])).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ConfigInvalid);
+        assert!(e.message().contains("GEMINI_API_KEY"), "{}", e.message());
+        let e = GeminiProvider::from_lookup(env(&[("GEMINI_API_KEY", "  ")])).unwrap_err();
+        assert!(e.message().contains("GEMINI_API_KEY"), "{}", e.message());
+    }
+
+    #[test]
+    fn from_env_reads_the_base_url() {
+        let p = GeminiProvider::from_lookup(env(&[
+            ("GEMINI_API_KEY", "test-key-not-real"),
+            ("GEMINI_BASE_URL", "http://relay.local:8080/gemini/"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            p.url_for("gemini-2.5-flash-image"),
+            "http://relay.local:8080/gemini/v1beta/models/gemini-2.5-flash-image:generateContent"
+        );
+        let e = GeminiProvider::from_lookup(env(&[
+            ("GEMINI_API_KEY", "test-key-not-real"),
+            ("GEMINI_BASE_URL", "ftp://x"),
+        ]))
+        .unwrap_err();
+        assert!(e.message().contains("GEMINI_BASE_URL"), "{}", e.message());
+    }
+
+    #[test]
+    fn base_urls_never_carry_secrets_and_v1beta_is_not_doubled() {
+        let p = || GeminiProvider::new(ApiKey::new("test-key-not-real"));
+        for bad in [
+            "not a url",
+            "http://u:p@host",
+            "https://host/?key=abc",
+            "https://host/#x",
+        ] {
+            assert_eq!(
+                p().with_base_url(bad).unwrap_err().kind(),
+                ErrorKind::ConfigInvalid,
+                "{bad}"
+            );
+        }
+        let ok = p()
+            .with_base_url("https://generativelanguage.googleapis.com/v1beta/")
+            .unwrap();
+        assert_eq!(
+            ok.url_for("imagen-4.0-generate-001"),
+            "https://generativelanguage.googleapis.com/v1beta/models/imagen-4.0-generate-001:predict"
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_key() {
+        let p = GeminiProvider::new(ApiKey::new("visible-if-leaked-123")).with_project("proj-a");
+        let shown = format!("{p:?}");
+        assert!(!shown.contains("visible-if-leaked-123"), "{shown}");
+        assert!(shown.contains("proj-a") && shown.contains("***"), "{shown}");
+    }
+}
