@@ -37,6 +37,8 @@ struct Cli {
 enum Command {
     /// Generate images from a prompt.
     Generate(commands::generate::Args),
+    /// Explain an upstream error body: what happened and what to do.
+    Diagnose(commands::diagnose::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,9 +49,13 @@ fn main() -> ExitCode {
         Err(e) => return Failure::io(format!("cannot start the async runtime: {e}")).report(),
     };
     let outcome = runtime.block_on(async {
-        let config = config::load(cli.config.as_deref())?;
         match cli.command {
-            Command::Generate(args) => commands::generate::run(&config, args).await,
+            Command::Generate(args) => {
+                let config = config::load(cli.config.as_deref())?;
+                commands::generate::run(&config, args).await
+            }
+            // Needs no configuration: a pasted body is diagnosed the same anywhere.
+            Command::Diagnose(args) => commands::diagnose::run(&args),
         }
     });
     match outcome {

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use imagegate_core::{ApiKey, Error, ErrorKind, ImageProvider};
+use imagegate_gemini::GeminiProvider;
 use imagegate_mock::MockProvider;
+use imagegate_openrouter::OpenRouterProvider;
 
 use crate::config::{Config, ProviderConfig, ProviderKind};
 use crate::failure::Failure;
@@ -104,12 +106,37 @@ fn build(name: &str, config: &ProviderConfig) -> Result<Arc<dyn ImageProvider>, 
             }
             Ok(Arc::new(mock))
         }
-        ProviderKind::Gemini | ProviderKind::Openrouter => {
-            let _key = key_for(name, config)?;
-            tracing::debug!(provider = name, timeout = ?config.timeout, "provider not built in yet");
-            Err(Error::config(format!(
-                "the {kind:?} provider is not available in this build yet"
-            )))
+        ProviderKind::Gemini => {
+            let mut gemini = GeminiProvider::new(key_for(name, config)?);
+            if let Some(url) = &config.base_url {
+                gemini = gemini.with_base_url(url)?;
+            }
+            if let Some(timeout) = config.timeout {
+                gemini = gemini.with_timeout(timeout);
+            }
+            if let Some(project) = &config.project {
+                gemini = gemini.with_project(project.clone());
+            }
+            if let Some(model) = &config.model {
+                gemini = gemini.with_model(model.clone());
+            }
+            Ok(Arc::new(gemini))
+        }
+        ProviderKind::Openrouter => {
+            let mut openrouter = OpenRouterProvider::new(key_for(name, config)?);
+            if let Some(url) = &config.base_url {
+                openrouter = openrouter.with_base_url(url)?;
+            }
+            if let Some(timeout) = config.timeout {
+                openrouter = openrouter.with_timeout(timeout);
+            }
+            if let Some(project) = &config.project {
+                openrouter = openrouter.with_project(project.clone());
+            }
+            if let Some(model) = &config.model {
+                openrouter = openrouter.with_model(model.clone());
+            }
+            Ok(Arc::new(openrouter))
         }
     }
 }

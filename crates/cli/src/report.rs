@@ -7,14 +7,13 @@ use imagegate_core::{Dimension, Error, ErrorKind};
 use jiff::Timestamp;
 use serde::Serialize;
 
-/// One classified error, flat, every field present (null when unknown).
+/// One classified error, flat, every field present (null when unknown): exactly the fields
+/// `diagnose --json` documents.
 #[derive(Debug, Serialize)]
 pub(crate) struct ErrorReport {
     pub kind: ErrorKind,
     pub temporary: bool,
     pub http_status: Option<u16>,
-    pub provider: Option<String>,
-    pub upstream_code: Option<String>,
     pub dimension: Option<Dimension>,
     pub retry_after_ms: Option<u64>,
     pub quota_id: Option<String>,
@@ -33,8 +32,6 @@ impl From<&Error> for ErrorReport {
             kind: error.kind(),
             temporary: error.is_temporary(),
             http_status: error.http_status(),
-            provider: error.provider().map(str::to_owned),
-            upstream_code: error.upstream_code().map(str::to_owned),
             dimension: quota.dimension,
             retry_after_ms: error
                 .retry_after()

@@ -1,3 +1,4 @@
 //! One module per subcommand.
 
+pub(crate) mod diagnose;
 pub(crate) mod generate;

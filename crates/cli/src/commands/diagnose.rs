@@ -1,0 +1,223 @@
+//! `imagegate diagnose`: paste an upstream error body, learn what happened and what to do.
+//!
+//! It classifies with the very `parse_error` the providers use, so what it says is what the
+//! router would have decided.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+
+use http::{HeaderMap, StatusCode};
+use imagegate_core::{Error, human_duration, quota::PACIFIC};
+use jiff::Timestamp;
+use serde_json::Value;
+
+use crate::failure::Failure;
+use crate::report::ErrorReport;
+
+/// Which provider's envelope the body is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Envelope {
+    /// Google's `{"error": {code, message, status, details}}` (Gemini, Imagen).
+    Gemini,
+    /// OpenRouter's `{"error": {code, message, metadata}}`.
+    Openrouter,
+    /// Tell the two apart by their structure.
+    Auto,
+}
+
+/// Arguments of `imagegate diagnose`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The file holding the error body; `-` or nothing reads standard input.
+    #[arg(value_name = "FILE|-")]
+    input: Option<PathBuf>,
+
+    /// Whose error it is.
+    #[arg(long, value_enum, default_value_t = Envelope::Auto)]
+    provider: Envelope,
+
+    /// The HTTP status the body came with (default: the body's own `code`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(100..=599))]
+    status: Option<u16>,
+
+    /// Print exactly one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+
+    /// The instant to classify at (reset times depend on it); for reproducible output.
+    #[arg(long, hide = true, value_name = "RFC3339")]
+    now: Option<Timestamp>,
+}
+
+/// Runs the command.
+///
+/// # Errors
+/// [`Failure::Usage`] when the input cannot be read or is not an error body it understands.
+pub(crate) fn run(args: &Args) -> Result<(), Failure> {
+    let body = read_input(args.input.as_ref())?;
+    let value: Value = serde_json::from_slice(&body).map_err(|e| {
+        Failure::usage(format!(
+            "the input is not JSON ({e}); paste the upstream's error body as it was received"
+        ))
+    })?;
+    let Some(envelope) = error_object(&value) else {
+        return Err(Failure::usage(
+            "the input is JSON but not an error body: expected an object with `error` (or an \
+             error object with `code` and `message`)",
+        ));
+    };
+    let provider = match args.provider {
+        Envelope::Auto => detect(envelope),
+        chosen => chosen,
+    };
+    let status = match args.status {
+        Some(code) => code,
+        None => envelope
+            .get("code")
+            .and_then(Value::as_u64)
+            .and_then(|c| u16::try_from(c).ok())
+            .ok_or_else(|| {
+                Failure::usage(
+                    "the body has no numeric `code` to take the HTTP status from; give it with \
+                     --status N",
+                )
+            })?,
+    };
+    let status = StatusCode::from_u16(status)
+        .map_err(|_| Failure::usage(format!("{status} is not an HTTP status")))?;
+    let now = args.now.unwrap_or_else(Timestamp::now);
+    let headers = HeaderMap::new();
+    let error = match provider {
+        Envelope::Openrouter => imagegate_openrouter::parse_error(status, &headers, &body, now),
+        Envelope::Gemini | Envelope::Auto => {
+            imagegate_gemini::parse_error(status, &headers, &body, now)
+        }
+    };
+    if args.json {
+        let text = serde_json::to_string(&ErrorReport::from(&error))
+            .map_err(|e| Failure::io(format!("cannot render JSON: {e}")))?;
+        println!("{text}");
+    } else {
+        print!("{}", explain(&error, provider, now));
+    }
+    Ok(())
+}
+
+fn read_input(path: Option<&PathBuf>) -> Result<Vec<u8>, Failure> {
+    let mut body = Vec::new();
+    match path {
+        Some(path) if path.as_os_str() != "-" => {
+            body = std::fs::read(path)
+                .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+        }
+        _ => {
+            std::io::stdin()
+                .read_to_end(&mut body)
+                .map_err(|e| Failure::usage(format!("cannot read standard input: {e}")))?;
+        }
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Failure::usage("the input is empty; paste an error body"));
+    }
+    Ok(body)
+}
+
+/// The error object in a body: `{"error": {...}}`, `[{"error": {...}}]` (Google sometimes
+/// wraps it in an array), or a bare `{code, message}` as OpenRouter streams it.
+fn error_object(value: &Value) -> Option<&Value> {
+    let value = match value {
+        Value::Array(items) => items.first()?,
+        other => other,
+    };
+    if let Some(error) = value.get("error").filter(|e| e.is_object()) {
+        return Some(error);
+    }
+    (value.get("code").is_some() && value.get("message").is_some()).then_some(value)
+}
+
+/// Google's envelope carries a canonical `status` string or typed `details`; OpenRouter's
+/// carries `metadata` and a numeric code only.
+fn detect(error: &Value) -> Envelope {
+    let google = error.get("status").is_some_and(Value::is_string)
+        || error.get("details").is_some_and(Value::is_array);
+    if google && error.get("metadata").is_none() {
+        Envelope::Gemini
+    } else {
+        Envelope::Openrouter
+    }
+}
+
+/// The human explanation: cause, quota facts, fix.
+fn explain(error: &Error, provider: Envelope, now: Timestamp) -> String {
+    let who = match provider {
+        Envelope::Openrouter => "OpenRouter",
+        Envelope::Gemini | Envelope::Auto => "Gemini",
+    };
+    let mut out = String::new();
+    let status = error
+        .http_status()
+        .map_or_else(String::new, |s| format!("HTTP {s} "));
+    // OpenRouter's code is the status again; Google's is the canonical name worth showing.
+    let code = error
+        .upstream_code()
+        .filter(|c| c.parse::<u16>().ok() != error.http_status())
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "{}: {} ({})\n",
+        error.kind(),
+        error.kind().describe(),
+        if error.is_temporary() {
+            "temporary"
+        } else {
+            "permanent: retrying will not help"
+        }
+    ));
+    out.push_str(&format!(
+        "upstream: {}\n",
+        format!("{who} {status}{code}").trim_end()
+    ));
+    out.push_str(&format!("message:  {}\n", error.message()));
+    let quota = error.quota();
+    let mut facts = Vec::new();
+    if let Some(d) = quota.dimension {
+        facts.push(format!("dimension {d}"));
+    }
+    if let Some(v) = quota.quota_value {
+        facts.push(format!("limit {v}"));
+    }
+    if let Some(m) = &quota.model {
+        facts.push(format!("model {m}"));
+    }
+    if let Some(id) = &quota.quota_id {
+        facts.push(format!("quota id {id}"));
+    }
+    if let Some(metric) = &quota.quota_metric {
+        facts.push(format!("metric {metric}"));
+    }
+    if !facts.is_empty() {
+        out.push_str(&format!("quota:    {}\n", facts.join(", ")));
+    }
+    if let Some(delay) = error.retry_after().filter(|d| !d.is_zero()) {
+        out.push_str(&format!("retry:    after {}\n", human_duration(delay)));
+    }
+    if let Some(reset) = quota.reset_at {
+        let when = match provider {
+            // Gemini's day is a Pacific day: show the reset where it happens too.
+            Envelope::Gemini | Envelope::Auto => format!(
+                "{} (Pacific {})",
+                reset.strftime("%Y-%m-%d %H:%M UTC"),
+                reset
+                    .to_zoned(PACIFIC.clone())
+                    .strftime("%Y-%m-%d %H:%M %Z")
+            ),
+            Envelope::Openrouter => reset.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+        };
+        let wait = match std::time::Duration::try_from(reset.duration_since(now)) {
+            Ok(wait) if !wait.is_zero() => format!("in {}", human_duration(wait)),
+            _ => "already passed".to_owned(),
+        };
+        out.push_str(&format!("resets:   {when}, {wait}\n"));
+    }
+    out.push_str(&format!("fix:      {}\n", error.advice()));
+    out
+}
