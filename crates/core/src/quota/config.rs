@@ -177,6 +177,10 @@ impl ProviderQuotaConfig {
     /// The pool `model` draws on for `project`: its shared pool if configured, else its own;
     /// limits are the tier preset with every configured figure on top.
     ///
+    /// `provider` is the provider's *kind* (`gemini`, `openrouter`), not its configured name:
+    /// quotas belong to the project, so two configured providers (a relay and the direct API,
+    /// say) using the same project must land in the same pools.
+    ///
     /// # Errors
     /// [`ErrorKind::ConfigInvalid`](crate::ErrorKind::ConfigInvalid) for an unknown zone.
     pub fn pool_for(&self, provider: &str, project: &str, model: &str) -> Result<PoolConfig> {
