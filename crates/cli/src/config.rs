@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use imagegate_core::quota::ProviderQuotaConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::failure::Failure;
@@ -36,6 +37,24 @@ impl ProviderKind {
             "openrouter" => Some(ProviderKind::Openrouter),
             "mock" => Some(ProviderKind::Mock),
             _ => None,
+        }
+    }
+
+    /// The kind's name, as quota pools and presets know it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Gemini => "gemini",
+            ProviderKind::Openrouter => "openrouter",
+            ProviderKind::Mock => "mock",
+        }
+    }
+
+    /// The model a provider of this kind uses when nothing names one.
+    pub(crate) fn default_model(self) -> &'static str {
+        match self {
+            ProviderKind::Gemini => imagegate_gemini::DEFAULT_MODEL,
+            ProviderKind::Openrouter => imagegate_openrouter::DEFAULT_MODEL,
+            ProviderKind::Mock => imagegate_mock::DEFAULT_MODEL,
         }
     }
 
@@ -86,6 +105,9 @@ pub(crate) struct ProviderConfig {
     /// How long one upstream call may take, e.g. "120s" or "2m".
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
+    /// Quota limits, tier and day zone for this provider's pools (docs/quota-model.md).
+    #[serde(default)]
+    pub quota: Option<ProviderQuotaConfig>,
     /// Never accepted: present only to reject it with a message that says what to do instead.
     #[serde(default)]
     pub api_key: Option<serde::de::IgnoredAny>,
@@ -95,6 +117,11 @@ impl ProviderConfig {
     /// The provider's kind, from `kind` or its name.
     pub(crate) fn kind_for(&self, name: &str) -> Option<ProviderKind> {
         self.kind.or_else(|| ProviderKind::for_name(name))
+    }
+
+    /// The quota configuration, or the defaults (the provider's tier presets and day zone).
+    pub(crate) fn quota_or_default(&self) -> ProviderQuotaConfig {
+        self.quota.clone().unwrap_or_default()
     }
 
     /// The environment variable holding this provider's key.
@@ -227,6 +254,14 @@ fn validate(config: &Config) -> Result<(), Failure> {
             return Err(Failure::usage(format!(
                 "invalid configuration: key `providers.{name}.kind` in {source}: expected one \
                  of gemini, openrouter, mock (needed because `{name}` is not a provider name)"
+            )));
+        }
+        if let Some(quota) = &provider.quota
+            && let Err(e) = quota.validate()
+        {
+            return Err(Failure::usage(format!(
+                "invalid configuration: key `providers.{name}.quota` in {source}: {}",
+                e.message()
             )));
         }
         if let Some(url) = &provider.base_url

@@ -39,6 +39,8 @@ enum Command {
     Generate(commands::generate::Args),
     /// Explain an upstream error body: what happened and what to do.
     Diagnose(commands::diagnose::Args),
+    /// Show every configured quota pool: limits, use, what remains, next reset.
+    Quota(commands::quota::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +58,10 @@ fn main() -> ExitCode {
             }
             // Needs no configuration: a pasted body is diagnosed the same anywhere.
             Command::Diagnose(args) => commands::diagnose::run(&args),
+            Command::Quota(args) => {
+                let config = config::load(cli.config.as_deref())?;
+                commands::quota::run(&config, &args)
+            }
         }
     });
     match outcome {
