@@ -86,9 +86,10 @@ pub(crate) fn classify_envelope(
         .error_type()
         .map(str::to_owned)
         .or_else(|| envelope.code.map(|c| c.to_string()));
+    // A relayed Google error keeps Google's code (`RESOURCE_EXHAUSTED`), the more precise one.
     let error = match code {
-        Some(code) => error.with_upstream_code(code),
-        None => error,
+        Some(code) if error.upstream_code().is_none() => error.with_upstream_code(code),
+        _ => error,
     };
     error.with_provider(PROVIDER).with_http_status(status)
 }

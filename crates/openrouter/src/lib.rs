@@ -4,7 +4,6 @@
 mod base_url;
 mod classify;
 mod envelope;
-mod google;
 mod key;
 mod provider;
 mod request;

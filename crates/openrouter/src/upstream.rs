@@ -5,8 +5,10 @@
 //! Gemini classifier, so a Google location block behind OpenRouter is `region_unsupported`
 //! exactly as it would be direct; anything else is left to OpenRouter's own status.
 
+use std::time::Duration;
+
 use http::{HeaderMap, StatusCode};
-use imagegate_core::{Error, ErrorKind, QuotaFacts};
+use imagegate_core::{Error, ErrorKind, QuotaFacts, hints};
 use jiff::Timestamp;
 use serde_json::Value;
 
@@ -23,43 +25,43 @@ pub(crate) fn classify(
     now: Option<Timestamp>,
 ) -> Option<Error> {
     let raw = envelope.raw()?;
-    let body = match raw {
-        Value::String(text) => serde_json::from_str::<Value>(text).ok()?,
-        Value::Object(_) | Value::Array(_) => raw.clone(),
-        _ => return None,
-    };
-    let google = google_error(&body)?;
+    let google = imagegate_google_rpc::status_from_value(raw)?;
+    // Any `{"error": {...}}` parses as a status; only a canonical code name (or typed details)
+    // makes it Google's. An OpenAI-style upstream error is left to OpenRouter's status.
+    let is_google =
+        google.status.as_deref().is_some_and(is_code_name) || !google.details.is_empty();
+    if !is_google {
+        return None;
+    }
     let google_status = google
-        .get("code")
-        .and_then(Value::as_u64)
-        .and_then(|c| u16::try_from(c).ok())
+        .code
         .and_then(|c| StatusCode::from_u16(c).ok())
+        .filter(|c| c.is_client_error() || c.is_server_error())
         .or_else(|| StatusCode::from_u16(status).ok())
         .unwrap_or(StatusCode::BAD_GATEWAY);
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
-    let classified = crate::google::classify(
+    let bytes = match raw {
+        Value::String(text) => text.as_bytes().to_vec(),
+        other => serde_json::to_vec(other).unwrap_or_default(),
+    };
+    let classified = imagegate_google_rpc::classify(
         google_status,
         headers,
         &bytes,
         now.unwrap_or(Timestamp::UNIX_EPOCH),
         PROVIDER,
     );
-    Some(adapt(classified, envelope, now.is_some()))
+    // Google's own short hint (`RetryInfo`, "Please retry in 5s"), for the shared-pool case
+    // where Google's per-day reset is not this account's.
+    let short_hint = google
+        .retry_delay()
+        .and_then(hints::protobuf_duration)
+        .or_else(|| hints::retry_in_message(&google.message));
+    Some(adapt(classified, envelope, now.is_some(), short_hint))
 }
 
-/// The `error` object of a Google error body (`{"error": {"status": "..."}}`, also wrapped in a
-/// one-element array as Gemini's streaming endpoint sends it), or `None` for anyone else's.
-fn google_error(body: &Value) -> Option<&serde_json::Map<String, Value>> {
-    let body = match body {
-        Value::Array(items) if items.len() == 1 => &items[0],
-        other => other,
-    };
-    let error = body.get("error")?.as_object()?;
-    error
-        .get("status")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_uppercase() || c == '_'))?;
-    Some(error)
+/// `RESOURCE_EXHAUSTED`, `FAILED_PRECONDITION`, ...: google.rpc.Code names.
+fn is_code_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
 }
 
 /// Fits Google's verdict to OpenRouter.
@@ -69,7 +71,12 @@ fn google_error(body: &Value) -> Option<&serde_json::Map<String, Value>> {
 /// quota facts (so the router does not learn a wrong limit for this account), whatever Google
 /// said about days or billing. With BYOK it is the caller's own Google project, and Google's
 /// verdict stands.
-fn adapt(error: Error, envelope: &Envelope, have_clock: bool) -> Error {
+fn adapt(
+    error: Error,
+    envelope: &Envelope,
+    have_clock: bool,
+    short_hint: Option<Duration>,
+) -> Error {
     let provider = envelope.provider_name().unwrap_or("Google");
     let message = format!(
         "{} (upstream provider {provider}): {}",
@@ -89,7 +96,14 @@ fn adapt(error: Error, envelope: &Envelope, have_clock: bool) -> Error {
     }
     if quota_kind && !envelope.is_byok() {
         out = out.with_kind(ErrorKind::RateLimited);
-        if let Some(wait) = error.retry_after() {
+        // Google's reset of its daily quota is when OpenRouter's Google project recovers, not
+        // when this account may try again: only Google's short hint is kept.
+        let wait = if error.kind() == ErrorKind::RateLimited {
+            error.retry_after()
+        } else {
+            short_hint
+        };
+        if let Some(wait) = wait {
             out = out.with_retry_after(wait);
         }
         return out;

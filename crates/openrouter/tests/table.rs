@@ -1,0 +1,76 @@
+//! Every fixture under `fixtures/openrouter` through the pure parsers, and what the fixture set
+//! must cover.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use imagegate_core::ErrorKind;
+use imagegate_testkit::table::check_table;
+use imagegate_testkit::{Fixture, Origin};
+
+#[test]
+fn every_fixture_is_classified_as_expected() {
+    let checked =
+        check_table("openrouter", common::parse_fixture).unwrap_or_else(|e| panic!("{e}"));
+    assert!(checked >= 40, "only {checked} fixtures");
+}
+
+#[test]
+fn fixtures_cover_every_kind_a_response_can_produce() {
+    let fixtures = Fixture::load_dir("openrouter").unwrap();
+    let covered: BTreeSet<ErrorKind> = fixtures.iter().filter_map(|f| f.expect.kind).collect();
+    // `connect` has no response to record and `config_invalid` happens before any request;
+    // both are tested in tests/http.rs and the unit tests.
+    let missing: Vec<_> = ErrorKind::ALL
+        .into_iter()
+        .filter(|k| !matches!(k, ErrorKind::Connect | ErrorKind::ConfigInvalid))
+        .filter(|k| !covered.contains(k))
+        .collect();
+    assert!(missing.is_empty(), "no fixture for {missing:?}");
+    assert!(fixtures.iter().any(|f| f.expects_success()));
+}
+
+#[test]
+fn every_openrouter_sample_has_a_fixture_naming_it() {
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples");
+    let Ok(entries) = std::fs::read_dir(&samples) else {
+        // The shared samples live outside the repository; without them there is nothing to
+        // cross-check (the fixtures themselves still name their sources).
+        return;
+    };
+    let fixtures = Fixture::load_dir("openrouter").unwrap();
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("openrouter-"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 10, "{names:?}");
+    for name in names {
+        assert!(
+            fixtures.iter().any(|f| f.source.contains(&name)),
+            "no fixture names shared/samples/{name}"
+        );
+    }
+}
+
+#[test]
+fn recorded_fixtures_name_a_real_capture() {
+    for fixture in Fixture::load_dir("openrouter").unwrap() {
+        if fixture.origin == Origin::Recorded {
+            assert!(
+                ["VERBATIM", "FIXTURE"]
+                    .iter()
+                    .any(|label| fixture.source.contains(label)),
+                "{} is recorded but its source names no capture: {}",
+                fixture.id,
+                fixture.source
+            );
+        }
+        assert!(
+            !fixture.description.is_empty(),
+            "{} has no description",
+            fixture.id
+        );
+    }
+}
