@@ -420,9 +420,12 @@ impl PoolLedger {
             self.recompute_limits();
         }
         if daily {
+            // The upstream's reset instant if it gave a sane one (in the future, within the
+            // longest day there is), else the next midnight in the pool's zone.
+            let latest = after(now, crate::hints::MAX_RETRY_HINT);
             let until = facts
                 .reset_at
-                .filter(|t| *t > now)
+                .filter(|t| *t > now && *t <= latest)
                 .unwrap_or_else(|| ts(self.day().end));
             self.hold_daily(ns(until), dimension);
         } else if let Some(delay) = error.retry_after() {
@@ -571,5 +574,106 @@ impl PoolLedger {
             blocked,
             shared_pool_suspected: self.shared.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quota::PACIFIC;
+    use jiff::ToSpan;
+
+    fn t0() -> Timestamp {
+        "2026-11-23T18:00:00Z".parse().unwrap()
+    }
+
+    fn ledger(limits: Limits) -> PoolLedger {
+        let id = PoolId::new("gemini", "p", "m");
+        PoolLedger::new(PoolConfig::new(id, limits, PACIFIC.clone()), t0())
+    }
+
+    const ONE: Cost = Cost::new(1, 1, 100);
+
+    #[test]
+    fn a_lagging_clock_is_counted_at_the_latest_instant() {
+        let mut l = ledger(Limits {
+            rpm: Some(2),
+            ..Limits::NONE
+        });
+        let late = t0() + 30.seconds();
+        assert!(l.admit(ONE, late).is_go());
+        // A caller whose clock reads 50 s earlier must not land in a window that has already
+        // been left behind: it is counted at `late`.
+        let r = l
+            .admit(ONE, t0() - 20.seconds())
+            .into_reservation()
+            .unwrap();
+        assert_eq!(r.at(), late);
+        assert_eq!(
+            l.admit(ONE, late),
+            Admission::WaitUntil {
+                at: late + 60.seconds(),
+                dimension: Some(Dimension::Rpm)
+            }
+        );
+    }
+
+    #[test]
+    fn reconfiguring_keeps_what_was_counted() {
+        let mut l = ledger(Limits {
+            rpm: Some(5),
+            ..Limits::NONE
+        });
+        for _ in 0..3 {
+            assert!(l.admit(ONE, t0()).is_go());
+        }
+        let mut config = l.config().clone();
+        config.limits.rpm = Some(3);
+        l.reconfigure(config);
+        assert!(!l.admit(ONE, t0()).is_go());
+        assert_eq!(l.status(t0()).dimensions[0].used, 3);
+    }
+
+    #[test]
+    fn a_per_minute_snapshot_adopts_the_upstreams_higher_count() {
+        let mut l = ledger(Limits::NONE);
+        assert!(l.admit(ONE, t0()).is_go());
+        let snapshot = RateLimitSnapshot {
+            dimension: Dimension::Rpm,
+            limit: Some(10),
+            remaining: Some(2),
+            reset_at: None,
+        };
+        l.observe_snapshot(&snapshot, t0());
+        let rpm = &l.status(t0()).dimensions[0];
+        assert_eq!(
+            (rpm.learned, rpm.used, rpm.remaining),
+            (Some(10), 8, Some(2))
+        );
+        assert!(l.admit(ONE, t0()).is_go());
+        assert!(l.admit(ONE, t0()).is_go());
+        assert!(!l.admit(ONE, t0()).is_go());
+        // The adopted count leaves the window like any other.
+        assert!(l.admit(ONE, t0() + 60.seconds()).is_go());
+    }
+
+    #[test]
+    fn a_waiting_pool_reports_the_later_of_the_delay_and_the_window() {
+        let mut l = ledger(Limits {
+            rpm: Some(1),
+            ..Limits::NONE
+        });
+        assert!(l.admit(ONE, t0()).is_go());
+        let error = Error::new(ErrorKind::RateLimited, "slow down")
+            .with_retry_after(Duration::from_secs(5));
+        assert_eq!(l.observe_error(&error, t0()), None);
+        // The delay ends after 5 s but the window only after 60 s: come back then.
+        assert_eq!(
+            l.admit(ONE, t0()),
+            Admission::WaitUntil {
+                at: t0() + 60.seconds(),
+                dimension: Some(Dimension::Rpm)
+            }
+        );
     }
 }
