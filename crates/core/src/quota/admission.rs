@@ -110,6 +110,31 @@ pub struct Reservation {
 }
 
 impl Reservation {
+    /// A reservation, for [`QuotaStore`](super::QuotaStore) implementations: `id` is the
+    /// store's own sequence number within the pool, `at` the instant the cost was counted and
+    /// `day_start` the start of the pool's day it was counted in (a release after midnight must
+    /// not give back the new day's capacity).
+    pub fn new(
+        pool: impl Into<Arc<PoolId>>,
+        id: u64,
+        at: Timestamp,
+        day_start: Timestamp,
+        cost: Cost,
+    ) -> Self {
+        Reservation {
+            pool: pool.into(),
+            id,
+            at,
+            day_start,
+            cost,
+        }
+    }
+
+    /// The start of the pool's day the reservation was counted in.
+    pub fn day_start(&self) -> Timestamp {
+        self.day_start
+    }
+
     /// The pool the capacity was taken from.
     pub fn pool(&self) -> &PoolId {
         &self.pool

@@ -1,5 +1,8 @@
 //! What `imagegate quota` shows: [`PoolStatus`] (serialisable for `--json`) and
 //! [`render_table`] for people.
+//!
+//! The structs are plain data with public fields (not `#[non_exhaustive]`) so that a
+//! [`QuotaStore`](super::QuotaStore) in another crate (a shared Redis store) can build them.
 
 use std::fmt::Write as _;
 
@@ -11,7 +14,6 @@ use super::{Dimension, PACIFIC, PoolId, SharedPoolSuspicion};
 
 /// The state of one pool at one instant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub struct PoolStatus {
     /// Which pool.
     pub id: PoolId,
@@ -33,7 +35,6 @@ pub struct PoolStatus {
 
 /// One dimension of a pool.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub struct DimensionStatus {
     /// Which dimension.
     pub dimension: Dimension,
@@ -55,7 +56,6 @@ pub struct DimensionStatus {
 
 /// Why a pool refuses everything.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub struct Block {
     /// Until when (`None`: until restart).
     pub until: Option<Timestamp>,
