@@ -197,7 +197,11 @@ fn explain(error: &Error, provider: Envelope, now: Timestamp) -> String {
     if !facts.is_empty() {
         out.push_str(&format!("quota:    {}\n", facts.join(", ")));
     }
-    if let Some(delay) = error.retry_after().filter(|d| !d.is_zero()) {
+    // A daily reset says the same as its delay, better: show one of them.
+    if let Some(delay) = error
+        .retry_after()
+        .filter(|d| !d.is_zero() && quota.reset_at.is_none())
+    {
         out.push_str(&format!("retry:    after {}\n", human_duration(delay)));
     }
     if let Some(reset) = quota.reset_at {
