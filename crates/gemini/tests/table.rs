@@ -106,3 +106,20 @@ fn synthesized_fixtures_name_their_document_and_recorded_ones_their_capture() {
         assert!(!f.description.is_empty(), "{}: no description", f.id);
     }
 }
+
+#[test]
+fn every_fixture_has_its_row_in_the_error_model() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/error-model.md"),
+    )
+    .unwrap();
+    for f in Fixture::load_dir("gemini").unwrap() {
+        let short =
+            f.id.replace("gemini/generate-content/", "gc/")
+                .replace("gemini/", "");
+        assert!(
+            doc.contains(&format!("`{short}`")),
+            "docs/error-model.md has no row naming `{short}`"
+        );
+    }
+}
