@@ -82,8 +82,11 @@ pub(crate) fn classify_envelope(
         (None, Some(wait)) => error.with_retry_after(wait),
         _ => error,
     };
+    // The most specific code the envelope gives: the canonical error type, else the limit
+    // that refused the request, else the numeric code.
     let code = envelope
         .error_type()
+        .or_else(|| envelope.limit_source())
         .map(str::to_owned)
         .or_else(|| envelope.code.map(|c| c.to_string()));
     // A relayed Google error keeps Google's code (`RESOURCE_EXHAUSTED`), the more precise one.

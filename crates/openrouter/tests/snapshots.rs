@@ -1,7 +1,13 @@
-//! Request bodies pinned by snapshot: what OpenRouter receives for text-to-image and editing.
+//! Request bodies pinned by snapshot: what OpenRouter receives for text-to-image and editing;
+//! and how every error fixture renders (kind, facts and message), so a change in wording or
+//! classification shows up in review.
+#![allow(clippy::unwrap_used)] // test helpers, like test functions, may unwrap
+
+mod common;
 
 use imagegate_core::{GenerateRequest, ImageSize, ReferenceImage};
 use imagegate_openrouter::build_request;
+use imagegate_testkit::Fixture;
 
 const PNG: &[u8] = &[
     0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
@@ -46,4 +52,33 @@ fn the_documented_request_is_what_we_send() {
         build_request(&request, "google/gemini-3-pro-image-preview"),
         expected
     );
+}
+
+#[test]
+fn error_renderings() {
+    let mut lines = Vec::new();
+    for fixture in Fixture::load_dir("openrouter").unwrap() {
+        let Err(error) = common::parse_fixture(&fixture) else {
+            continue;
+        };
+        let id = fixture.id.trim_start_matches("openrouter/");
+        let q = error.quota();
+        lines.push(format!(
+            "{id}\n  {kind} temporary={temporary} http={http:?} code={code:?} retry_after={retry:?}\n  \
+             quota: dimension={dim:?} id={qid:?} value={value:?} model={model:?} reset_at={reset:?}\n  \
+             message: {message}",
+            kind = error.kind(),
+            temporary = error.is_temporary(),
+            http = error.http_status(),
+            code = error.upstream_code(),
+            retry = error.retry_after(),
+            dim = q.dimension,
+            qid = q.quota_id,
+            value = q.quota_value,
+            model = q.model,
+            reset = q.reset_at,
+            message = error.message(),
+        ));
+    }
+    insta::assert_snapshot!(lines.join("\n"));
 }
