@@ -74,3 +74,57 @@ fn recorded_fixtures_name_a_real_capture() {
         );
     }
 }
+
+#[test]
+fn truncated_bodies_never_panic_and_stay_classified() {
+    // Every prefix of every fixture's body (an upstream cut off mid-answer, a proxy that
+    // trimmed it): the parser returns a typed error or a result, never a panic, and a cut 200
+    // is never taken for a success.
+    for fixture in Fixture::load_dir("openrouter").unwrap() {
+        if !fixture.id.starts_with("openrouter/chat-completions/") {
+            continue;
+        }
+        let body = fixture.body();
+        let (status, headers, now) = (fixture.status(), fixture.headers(), fixture.now());
+        for cut in (0..body.len()).step_by(5) {
+            let outcome = imagegate_openrouter::parse_response(status, &headers, &body[..cut], now);
+            match outcome {
+                Ok(_) => panic!("{} cut at {cut} parsed as a success", fixture.id),
+                Err(error) => {
+                    assert_eq!(error.provider(), Some("openrouter"), "{}", fixture.id);
+                    if status.is_success() {
+                        assert_eq!(
+                            error.kind(),
+                            ErrorKind::InvalidResponse,
+                            "{} at {cut}",
+                            fixture.id
+                        );
+                    } else {
+                        assert_eq!(
+                            error.http_status(),
+                            Some(status.as_u16()),
+                            "{} at {cut}",
+                            fixture.id
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn key_shaped_text_in_an_upstream_message_is_scrubbed() {
+    let key = ["sk-", "or-v1-0123456789abcdef0123456789abcdef"].concat();
+    let body =
+        format!(r#"{{"error":{{"code":401,"message":"Invalid key {key} for this account"}}}}"#);
+    let error = imagegate_openrouter::parse_error(
+        http::StatusCode::UNAUTHORIZED,
+        &http::HeaderMap::new(),
+        body.as_bytes(),
+        "2026-01-15T12:00:00Z".parse().unwrap(),
+    );
+    assert_eq!(error.kind(), ErrorKind::Unauthorized);
+    assert!(!error.to_string().contains(&key), "{error}");
+    assert!(!format!("{error:?}").contains(&key));
+}
