@@ -108,16 +108,63 @@ fn adapt(
         }
         return out;
     }
-    if let Some(wait) = error.retry_after() {
-        out = out.with_retry_after(wait);
-    }
     let mut facts = error.quota().clone();
-    if !have_clock {
-        // A reset computed from an unknown "now" would be nonsense.
+    let wait = if have_clock {
+        error.retry_after()
+    } else {
+        // A reset, and a wait until it, computed from an unknown "now" would be nonsense.
         facts.reset_at = None;
+        error
+            .retry_after()
+            .filter(|_| error.quota().reset_at.is_none())
+    };
+    if let Some(wait) = wait {
+        out = out.with_retry_after(wait);
     }
     if facts != QuotaFacts::default() {
         out = out.with_quota(facts);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use http::StatusCode;
+    use imagegate_core::{Dimension, ErrorKind};
+
+    use crate::classify::classify_body;
+
+    /// Google's per-day 429 (wire-formats.md A3) relayed with BYOK, inside a 200 where no
+    /// clock is known: the kind and quota survive, the reset and the wait do not.
+    #[test]
+    fn without_a_clock_no_reset_is_invented() {
+        let google = r#"{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "quota",
+            "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
+              "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier", "quotaValue": "25"}]},
+              {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "5s"}]}}"#;
+        let body = serde_json::json!({"error": {"code": 429, "message": "Provider returned error",
+            "metadata": {"raw": google, "provider_name": "Google AI Studio", "is_byok": true}}});
+        let body = serde_json::to_vec(&body).unwrap();
+        let error = classify_body(
+            StatusCode::TOO_MANY_REQUESTS,
+            &http::HeaderMap::new(),
+            &body,
+            None,
+        );
+        assert_eq!(error.kind(), ErrorKind::QuotaExhausted);
+        assert_eq!(error.quota().dimension, Some(Dimension::Rpd));
+        assert_eq!(error.quota().quota_value, Some(25));
+        assert_eq!(error.quota().reset_at, None);
+        assert_eq!(error.retry_after(), None);
+    }
+
+    /// An OpenAI-style upstream error in `raw` is not Google's: OpenRouter's status decides.
+    #[test]
+    fn non_google_raw_objects_are_left_to_the_status() {
+        let body = br#"{"error": {"code": 502, "message": "Upstream error",
+            "metadata": {"raw": {"error": {"message": "bad", "type": "server_error", "code": "x"}}}}}"#;
+        let error = classify_body(StatusCode::BAD_GATEWAY, &http::HeaderMap::new(), body, None);
+        assert_eq!(error.kind(), ErrorKind::Unavailable);
+        assert_eq!(error.upstream_code(), Some("502"));
+    }
 }
