@@ -17,6 +17,8 @@ pub(crate) struct Violation {
     pub(crate) metric: Option<String>,
     pub(crate) model: Option<String>,
     pub(crate) value: Option<u64>,
+    /// Prose from older `QuotaFailure` forms ("Daily Limit Exceeded"), read for its period.
+    pub(crate) description: Option<String>,
 }
 
 /// The window a quota counts over.
@@ -39,7 +41,7 @@ enum Resource {
 impl Violation {
     /// Per minute or per day, from the id's words first, then the metric's.
     pub(crate) fn period(&self) -> Period {
-        [&self.quota_id, &self.metric]
+        [&self.quota_id, &self.metric, &self.description]
             .into_iter()
             .flatten()
             .map(|text| period_of(text))
@@ -141,10 +143,11 @@ fn covered(out: &[Violation], line: &Violation) -> bool {
 
 fn from_quota_failure(v: &QuotaViolation) -> Violation {
     Violation {
-        quota_id: v.quota_id.clone().or_else(|| v.subject.clone()),
+        quota_id: v.quota_id.clone(),
         metric: v.quota_metric.clone(),
         model: v.quota_dimensions.get("model").cloned(),
         value: v.quota_value,
+        description: v.description.clone(),
     }
 }
 
@@ -167,6 +170,7 @@ fn from_error_info(info: &ErrorInfo) -> Option<Violation> {
         metric,
         model: get("model"),
         value: get("quotalimitvalue").and_then(|v| v.trim().parse().ok()),
+        description: None,
     })
 }
 
@@ -182,6 +186,7 @@ fn message_lines(message: &str) -> Vec<Violation> {
                 metric: field(line, "metric:").map(str::to_owned),
                 model: field(line, "model:").map(str::to_owned),
                 value,
+                description: None,
             })
         })
         .collect()
@@ -239,6 +244,12 @@ mod tests {
             ("TokensPerDay", "x/token_count", None),
             ("SomethingNew", "x/new_metric", None),
         ];
+        let older = Violation {
+            metric: Some("x/requests".into()),
+            description: Some("Daily Limit Exceeded".into()),
+            ..Violation::default()
+        };
+        assert_eq!(older.dimension(), Some(Dimension::Rpd));
         for (id, metric, want) in cases {
             assert_eq!(v(id, metric).dimension(), want, "{id}");
         }
@@ -274,6 +285,7 @@ mod tests {
                 metric: Some("a/requests".into()),
                 model: Some("gemini-3-pro-image".into()),
                 value: Some(0),
+                description: None,
             }]
         );
     }
