@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use imagegate_core::quota::ProviderQuotaConfig;
+use imagegate_core::quota::{PriceTable, PriceTableConfig, ProviderQuotaConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::failure::Failure;
@@ -78,9 +78,22 @@ pub(crate) struct Config {
     /// Providers by the name commands refer to them with.
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// Price overrides merged over the built-in table (docs/quota-model.md, "Costs").
+    #[serde(default)]
+    pub prices: Option<PriceTableConfig>,
     /// Where the configuration came from, for messages (not a key in the file).
     #[serde(skip)]
     pub file: Option<PathBuf>,
+}
+
+impl Config {
+    /// The price table: the built-in figures with `[prices]` on top.
+    pub(crate) fn price_table(&self) -> PriceTable {
+        self.prices
+            .clone()
+            .map(PriceTable::from)
+            .unwrap_or_default()
+    }
 }
 
 /// One provider's configuration (`[providers.NAME]`).

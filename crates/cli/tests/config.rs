@@ -151,3 +151,31 @@ fn a_gemini_key_in_the_environment_makes_gemini_the_default() {
     assert!(err.contains("providers.gemini.base_url"), "{err}");
     assert!(!err.contains("test-key-not-real"), "{err}");
 }
+
+#[test]
+fn prices_from_the_file_give_the_estimate_before_sending() {
+    let toml = "[prices.models.\"mock-image-1\"]\nper_image = 0.25\n";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("imagegate.toml"), toml).unwrap();
+    let output = imagegate(dir.path())
+        .args([
+            "generate", "x", "-n", "2", "--size", "0.5K", "-o", "out/", "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["estimated_cost_usd"], 0.5);
+
+    std::fs::write(
+        dir.path().join("imagegate.toml"),
+        "[prices.models.m]\nper_img = 1\n",
+    )
+    .unwrap();
+    let output = imagegate(dir.path())
+        .args(["generate", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("per_img"), "{}", stderr(&output));
+}

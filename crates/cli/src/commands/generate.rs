@@ -87,6 +87,8 @@ struct Summary<'a> {
     model: String,
     project: Option<String>,
     images: Vec<WrittenImage>,
+    /// From the price table, before anything was sent (null when the model has no price).
+    estimated_cost_usd: Option<f64>,
     usage: Option<TokenUsage>,
     cost_usd: Option<f64>,
     request_ids: Vec<String>,
@@ -131,6 +133,19 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         .map_err(|why| Failure::usage(format!("provider `{name}` model `{model}` {why}")))?;
     let per_call = capabilities.max_images_per_call.max(1);
 
+    let estimated_cost_usd =
+        config
+            .price_table()
+            .estimate(&request.clone().with_count(args.count), &model, false);
+    if let Some(cost) = estimated_cost_usd
+        && !args.json
+    {
+        eprintln!(
+            "imagegate: estimated cost ${cost:.3} for {} image(s) of {model}",
+            args.count
+        );
+    }
+
     let destination = Destination::from_arg(args.output.as_deref());
     let stem = slug(&args.prompt);
     let total = args.count as usize;
@@ -139,6 +154,7 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         model: model.clone(),
         project: provider.project().map(str::to_owned),
         images: Vec::new(),
+        estimated_cost_usd,
         usage: None,
         cost_usd: None,
         request_ids: Vec::new(),
