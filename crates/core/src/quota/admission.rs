@@ -100,7 +100,12 @@ impl fmt::Display for Exhausted {
 /// upstream counted the request: record what it really used) or
 /// [`release`](super::QuotaStore::release) (it did not: give everything back). Dropping it keeps
 /// the estimate counted, which errs on the safe side.
-#[derive(Debug, PartialEq, Eq)]
+///
+/// Plain data, serialisable (`{"pool", "id", "at", "day_start", "cost"}`), so that with a store
+/// shared between processes ([`FileQuotaStore`](super::FileQuotaStore)) a reservation made by
+/// one process can be settled or released by another.
+#[derive(Debug, PartialEq, Eq, Deserialize)]
+#[serde(from = "ReservationData")]
 pub struct Reservation {
     pub(crate) pool: Arc<PoolId>,
     pub(crate) id: u64,
@@ -154,5 +159,45 @@ impl Reservation {
     /// The pool-local sequence number of the reservation (for a shared store's bookkeeping).
     pub fn id(&self) -> u64 {
         self.id
+    }
+}
+
+/// [`Reservation`]'s serialised form (the pool by value: `Arc` needs serde's `rc` feature, and
+/// `Reservation` is deliberately not `Clone`, so it is written through a borrowing twin).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReservationData {
+    pool: PoolId,
+    id: u64,
+    at: Timestamp,
+    day_start: Timestamp,
+    cost: Cost,
+}
+
+#[derive(Serialize)]
+struct ReservationRef<'a> {
+    pool: &'a PoolId,
+    id: u64,
+    at: Timestamp,
+    day_start: Timestamp,
+    cost: Cost,
+}
+
+impl From<ReservationData> for Reservation {
+    fn from(d: ReservationData) -> Self {
+        Reservation::new(d.pool, d.id, d.at, d.day_start, d.cost)
+    }
+}
+
+impl Serialize for Reservation {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ReservationRef {
+            pool: &self.pool,
+            id: self.id,
+            at: self.at,
+            day_start: self.day_start,
+            cost: self.cost,
+        }
+        .serialize(serializer)
     }
 }

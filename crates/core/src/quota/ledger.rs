@@ -20,9 +20,10 @@ use jiff::Timestamp;
 use super::admission::{Admission, Exhausted, Reservation};
 use super::observe::{RateLimitSnapshot, SharedPoolSuspicion};
 use super::pool::zone_name;
+use super::snapshot::{DaySnapshot, HoldSnapshot, LedgerSnapshot, LoggedUse};
 use super::status::{Block, BlockReason, DimensionStatus, PoolStatus};
 use super::{Cost, Dimension, Limits, PoolConfig, PoolId, Usage};
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, Result};
 
 /// The length of a per-minute window, in nanoseconds.
 const WINDOW: i64 = 60_000_000_000;
@@ -131,6 +132,150 @@ impl PoolLedger {
         };
         ledger.recompute_limits();
         ledger
+    }
+
+    /// Everything this ledger counted, learned and was told, as serialisable data (see
+    /// [`LedgerSnapshot`]); [`restore`](Self::restore) turns it back into an identical ledger.
+    pub fn snapshot(&self) -> LedgerSnapshot {
+        let hold = |h: Hold| HoldSnapshot {
+            until: ts(h.until),
+            dimension: h.dimension,
+        };
+        LedgerSnapshot {
+            learned: self.learned,
+            log: self
+                .log
+                .iter()
+                .map(|e| LoggedUse {
+                    id: e.id,
+                    at: ts(e.at),
+                    requests: e.amount[RPM],
+                    tokens: e.amount[TPM],
+                    images: e.amount[IPM],
+                })
+                .collect(),
+            day: self.day.map(|d| DaySnapshot {
+                zone: zone_name(&self.config.day_zone),
+                start: ts(d.start),
+                end: ts(d.end),
+                count: d.count,
+            }),
+            next_id: self.next_id,
+            latest: ts(self.latest),
+            since: ts(self.since),
+            wait: self.wait.map(hold),
+            daily: self.daily.map(hold),
+            billing: self.billing.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// A ledger for `config` holding the state `snapshot` recorded: the counts, the day,
+    /// learned limits, blocks and suspicions come from the snapshot; limits, zone and models
+    /// from `config`, so a configuration change applies while nothing counted is forgotten.
+    /// A day recorded under another zone is dropped, as [`reconfigure`](Self::reconfigure)
+    /// does.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ConfigInvalid`] naming the pool and the inconsistency when the snapshot
+    /// cannot have been written by a ledger (uses out of order or later than the latest
+    /// instant, a sequence number already used, a day ending before it starts, counts that
+    /// overflow): it was edited or damaged, and restoring it would miscount.
+    pub fn restore(config: PoolConfig, snapshot: LedgerSnapshot) -> Result<PoolLedger> {
+        let bad = |what: String| {
+            Error::config(format!(
+                "the saved quota state of pool `{}` is inconsistent: {what}",
+                config.id
+            ))
+        };
+        let latest = ns(snapshot.latest);
+        let mut log = VecDeque::with_capacity(snapshot.log.len());
+        let mut used = [0u64; 4];
+        let mut previous: Option<Entry> = None;
+        for u in &snapshot.log {
+            let entry = Entry {
+                id: u.id,
+                at: ns(u.at),
+                amount: [u.requests, u.requests, u.tokens, u.images],
+            };
+            if let Some(p) = previous
+                && (entry.id <= p.id || entry.at < p.at)
+            {
+                return Err(bad(format!(
+                    "use {} at {} does not follow use {} at {}",
+                    entry.id,
+                    u.at,
+                    p.id,
+                    ts(p.at)
+                )));
+            }
+            if entry.at > latest {
+                return Err(bad(format!(
+                    "use {} at {} is later than the latest instant seen, {}",
+                    entry.id, u.at, snapshot.latest
+                )));
+            }
+            if entry.id >= snapshot.next_id {
+                return Err(bad(format!(
+                    "use {} is not below the next sequence number {}",
+                    entry.id, snapshot.next_id
+                )));
+            }
+            for i in MINUTE {
+                used[i] = used[i]
+                    .checked_add(entry.amount[i])
+                    .ok_or_else(|| bad(format!("the counts on {} overflow", Dimension::ALL[i])))?;
+            }
+            log.push_back(entry);
+            previous = Some(entry);
+        }
+        let day = match snapshot.day {
+            Some(d) if d.zone == zone_name(&config.day_zone) => {
+                if d.start >= d.end {
+                    return Err(bad(format!("the day {} to {} is empty", d.start, d.end)));
+                }
+                Some(Day {
+                    start: ns(d.start),
+                    end: ns(d.end),
+                    count: d.count,
+                })
+            }
+            _ => None,
+        };
+        let hold = |h: HoldSnapshot| Hold {
+            until: ns(h.until),
+            dimension: h.dimension,
+        };
+        let mut ledger = PoolLedger {
+            id: Arc::new(config.id.clone()),
+            config,
+            learned: snapshot.learned,
+            effective: [None; 4],
+            log,
+            used,
+            day,
+            next_id: snapshot.next_id,
+            latest,
+            since: ns(snapshot.since),
+            wait: snapshot.wait.map(hold),
+            daily: snapshot.daily.map(hold),
+            billing: snapshot.billing,
+            shared: snapshot.shared,
+        };
+        ledger.recompute_limits();
+        Ok(ledger)
+    }
+
+    /// Forgets every block: billing required (which otherwise lasts as long as the ledger), a
+    /// daily block and a requested delay. Counts, learned limits and suspicions stay. Returns
+    /// whether there was a block. For a person who has attached billing, or who wants to try
+    /// again before the upstream's reset.
+    pub fn clear_blocks(&mut self) -> bool {
+        let had = self.billing.is_some() || self.daily.is_some() || self.wait.is_some();
+        self.billing = None;
+        self.daily = None;
+        self.wait = None;
+        had
     }
 
     /// The pool's configuration.
@@ -321,16 +466,20 @@ impl PoolLedger {
         self.latest.saturating_add(WINDOW)
     }
 
-    fn entry_mut(&mut self, id: u64) -> Option<&mut Entry> {
+    /// The log entry of `reservation`: same sequence number *and* instant, so a reservation
+    /// that outlived its state (a state file deleted and started afresh) cannot touch another
+    /// use that happens to reuse its number.
+    fn entry_mut(&mut self, reservation: &Reservation) -> Option<&mut Entry> {
+        let (id, at) = (reservation.id, ns(reservation.at));
         let pos = self.log.partition_point(|e| e.id < id);
-        self.log.get_mut(pos).filter(|e| e.id == id)
+        self.log.get_mut(pos).filter(|e| e.id == id && e.at == at)
     }
 
     /// Records what the upstream really used for `reservation` (tokens and images replace the
     /// estimate while it is still in the window; the request itself stays counted).
     pub fn settle(&mut self, reservation: Reservation, usage: Usage) {
         let mut delta = [0i128; 4];
-        if let Some(entry) = self.entry_mut(reservation.id) {
+        if let Some(entry) = self.entry_mut(&reservation) {
             if let Some(tokens) = usage.tokens {
                 delta[TPM] = i128::from(tokens) - i128::from(entry.amount[TPM]);
                 entry.amount[TPM] = tokens;
@@ -348,7 +497,7 @@ impl PoolLedger {
 
     /// Gives back everything `reservation` took: the upstream did not count the request.
     pub fn release(&mut self, reservation: Reservation) {
-        if let Some(entry) = self.entry_mut(reservation.id) {
+        if let Some(entry) = self.entry_mut(&reservation) {
             let amount = std::mem::take(&mut entry.amount);
             for i in MINUTE {
                 self.used[i] = self.used[i].saturating_sub(amount[i]);

@@ -32,10 +32,12 @@ use crate::error::Error;
 mod admission;
 mod config;
 mod cost;
+mod file_store;
 mod ledger;
 mod observe;
 mod pool;
 mod price;
+mod snapshot;
 mod status;
 mod store;
 mod tier;
@@ -46,10 +48,12 @@ pub use cost::{
     Cost, DEFAULT_TOKENS_PER_IMAGE, DEFAULT_TOKENS_PER_REFERENCE_IMAGE, ModelTokens,
     TokenEstimator, Usage,
 };
+pub use file_store::FileQuotaStore;
 pub use ledger::PoolLedger;
 pub use observe::{RateLimitSnapshot, SharedPoolSuspicion};
 pub use pool::{Limits, PoolConfig, PoolId, zone_name, zone_named};
 pub use price::{DEFAULT_BATCH_FACTOR, PerSize, PriceTable, PriceTableConfig};
+pub use snapshot::LedgerSnapshot;
 pub use status::{Block, BlockReason, DimensionStatus, PoolStatus, render_table};
 pub use store::{MemoryQuotaStore, QuotaStore};
 pub use tier::{ModelFamily, Tier, preset};
