@@ -9,6 +9,8 @@
 //! - [`ScriptedProvider`] plays back a queue of [`Outcome`]s (images, or any
 //!   [`ErrorKind`](imagegate_core::ErrorKind) with `retry_after` and quota facts, each after a
 //!   latency on an injected clock) and records every call for assertions.
+//! - [`sim`] is a simulated upstream: one provider x project enforcing a scenario's true quota
+//!   pools and failing with the real services' wire errors, classified by an injected parser.
 //! - [`render`] is the PNG renderer both use, for fixtures and tests that need a real image.
 //!
 //! ```
@@ -53,6 +55,7 @@ mod provider;
 pub mod render;
 mod response;
 mod scripted;
+pub mod sim;
 
 pub use provider::{DEFAULT_MODEL, MAX_IMAGES_PER_CALL, MockProvider};
 pub use response::OUTPUT_TOKENS_PER_IMAGE;
