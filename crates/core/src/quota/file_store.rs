@@ -24,6 +24,7 @@ use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
@@ -140,7 +141,11 @@ impl FileQuotaStore {
             dir.join(n)
         };
         let lock_path = sibling("", ".lock");
-        let temp_path = sibling(".", &format!(".{}.tmp", std::process::id()));
+        // Unique per store, not just per process: the lock already keeps writers apart, this
+        // keeps a store that lost its lock (a filesystem without locks) from renaming another's.
+        static STORES: AtomicU64 = AtomicU64::new(0);
+        let n = STORES.fetch_add(1, Ordering::Relaxed);
+        let temp_path = sibling(".", &format!(".{}-{n}.tmp", std::process::id()));
         let lock = OpenOptions::new()
             .read(true)
             .write(true)
