@@ -60,7 +60,9 @@ pub enum Exhausted {
         dimension: Dimension,
     },
     /// The project has no entitlement (a limit of 0, or the upstream said billing is required).
-    /// Lasts until restart: only a person can fix it.
+    /// Only a person can fix it: it lasts until restart with
+    /// [`MemoryQuotaStore`](super::MemoryQuotaStore), until cleared with
+    /// [`FileQuotaStore`](super::FileQuotaStore) ([`clear_blocks`](super::FileQuotaStore::clear_blocks)).
     BillingRequired {
         /// What to do, for the person reading it.
         advice: String,

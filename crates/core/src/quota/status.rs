@@ -57,7 +57,8 @@ pub struct DimensionStatus {
 /// Why a pool refuses everything.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Block {
-    /// Until when (`None`: until restart).
+    /// Until when (`None`: until a person acts: restart with the memory store, clearing with
+    /// the file store).
     pub until: Option<Timestamp>,
     /// The reason.
     pub reason: BlockReason,
