@@ -542,3 +542,33 @@ fn a_missing_or_blank_file_is_an_empty_state() {
     assert_eq!(saved_json(&path)["format"], "imagegate-quota-state");
     assert!(store.lock_path().exists());
 }
+
+#[test]
+fn a_new_day_zone_starts_a_new_day_but_keeps_the_minute() {
+    let dir = TempDir::new();
+    let limits = Limits {
+        rpm: Some(5),
+        rpd: Some(100),
+        ..Limits::NONE
+    };
+    {
+        let store = open(&dir.file(), limits);
+        go(&store, t0());
+        go(&store, t0());
+    }
+    let store = FileQuotaStore::open(dir.file())
+        .unwrap()
+        .with_pools([PoolConfig::new(id(), limits, jiff::tz::TimeZone::UTC)]);
+    let status = store.status_now(&id(), t0()).unwrap();
+    assert_eq!(status.day_zone, "UTC");
+    let used: Vec<u64> = status.dimensions.iter().map(|d| d.used).collect();
+    assert_eq!(
+        used[..2],
+        [2, 0],
+        "the Pacific day's count is not a UTC day's"
+    );
+    assert_eq!(
+        status.dimensions[1].resets_at,
+        Some("2026-11-24T00:00:00Z".parse().unwrap())
+    );
+}
