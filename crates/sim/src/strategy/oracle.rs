@@ -1,0 +1,77 @@
+//! `oracle`: knows the true pools and sends exactly when capacity exists, so it never gets a
+//! 429. The physical limit every other strategy is measured against (goodput 1.0).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use imagegate_core::{Clock, Error, ErrorKind};
+use imagegate_mock::sim::Capacity;
+
+use super::{Job, Served, Strategy, call, served_model};
+use crate::world::{SimTarget, World};
+
+/// The oracle: for each image, the first target (in preference order) whose true pool admits
+/// the request now; when none does, sleep until the earliest instant one will. A 503 is not a
+/// quota event the oracle could foresee, so it simply asks again.
+#[derive(Debug)]
+pub struct Oracle {
+    clock: Arc<dyn Clock>,
+    targets: Vec<SimTarget>,
+}
+
+impl Oracle {
+    /// The oracle over `world`'s targets.
+    pub fn new(world: &World) -> Self {
+        Oracle {
+            clock: world.clock.clone(),
+            targets: world.targets.clone(),
+        }
+    }
+
+    async fn one_image(&self, job: &Job) -> Result<String, Error> {
+        loop {
+            let mut earliest = None;
+            let mut sent = None;
+            for target in &self.targets {
+                let request = job.request.clone().with_model(target.model.clone());
+                match target.upstream.capacity(&target.model, &request) {
+                    // No await between the check and the call's first poll: nothing can take
+                    // the capacity in between.
+                    Capacity::Now => {
+                        sent = Some(call(target, job).await);
+                        break;
+                    }
+                    Capacity::At(at) => {
+                        earliest = Some(earliest.map_or(at, |e: jiff::Timestamp| e.min(at)));
+                    }
+                    Capacity::Never => {}
+                }
+            }
+            match sent {
+                Some(Ok(response)) => return Ok(served_model(&response)),
+                Some(Err(e)) if e.kind() == ErrorKind::Unavailable => continue,
+                Some(Err(e)) => return Err(e),
+                None => match earliest {
+                    Some(at) => self.clock.sleep_until(at).await,
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::BillingRequired,
+                            "no target can ever serve this request",
+                        ));
+                    }
+                },
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Strategy for Oracle {
+    async fn run(&self, job: &Job) -> Result<Served, Error> {
+        let mut served = Vec::new();
+        for _ in 0..job.images {
+            served.push(self.one_image(job).await?);
+        }
+        Ok(served)
+    }
+}

@@ -1,0 +1,117 @@
+//! One run's world: the simulated upstreams (one per provider x project, each classifying with
+//! the real provider crate's `parse_error`) and the client's targets bound to them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use imagegate_core::{Clock, Limits};
+use imagegate_mock::sim::{Classifier, SimulatedUpstream, UpstreamConfig, UpstreamKind};
+
+use crate::scenario::Scenario;
+
+/// The real classifier of `kind`: simulated errors take the same path as real ones.
+pub fn classifier(kind: UpstreamKind) -> Classifier {
+    match kind {
+        UpstreamKind::Gemini => Arc::new(imagegate_gemini::parse_error),
+        UpstreamKind::OpenRouter => Arc::new(imagegate_openrouter::parse_error),
+    }
+}
+
+/// A seed for `label` derived from the scenario's seed (FNV-1a over the label, then SplitMix64),
+/// so every random stream is independent of the others and of how many there are.
+pub fn derive_seed(seed: u64, label: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for byte in label.bytes() {
+        h ^= u64::from(byte);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// One client target, bound to the upstream that serves it.
+#[derive(Clone, Debug)]
+pub struct SimTarget {
+    /// Which provider.
+    pub kind: UpstreamKind,
+    /// Which project.
+    pub project: String,
+    /// Which model.
+    pub model: String,
+    /// The client's pool name (the model unless the scenario names a shared pool).
+    pub pool: String,
+    /// What the client believes the limits are; `None`: it must learn them.
+    pub limits: Option<Limits>,
+    /// The upstream serving it.
+    pub upstream: Arc<SimulatedUpstream>,
+}
+
+/// Every upstream and target of one run.
+#[derive(Clone, Debug)]
+pub struct World {
+    /// The simulated clock.
+    pub clock: Arc<dyn Clock>,
+    /// Upstreams by (provider, project).
+    pub upstreams: BTreeMap<(UpstreamKind, String), Arc<SimulatedUpstream>>,
+    /// Targets in preference order.
+    pub targets: Vec<SimTarget>,
+    /// The scenario's seed.
+    pub seed: u64,
+}
+
+impl World {
+    /// Builds the upstreams of `scenario` on `clock`.
+    pub fn build(scenario: &Scenario, clock: Arc<dyn Clock>) -> World {
+        let mut grouped: BTreeMap<(UpstreamKind, String), Vec<_>> = BTreeMap::new();
+        for pool in &scenario.upstream.pools {
+            grouped
+                .entry((pool.kind, pool.project.clone()))
+                .or_default()
+                .push(pool.pool.clone());
+        }
+        let upstreams: BTreeMap<_, _> = grouped
+            .into_iter()
+            .map(|((kind, project), pools)| {
+                let seed = derive_seed(
+                    scenario.seed,
+                    &format!("upstream/{}/{project}", kind.as_str()),
+                );
+                let config = UpstreamConfig {
+                    kind,
+                    project: project.clone(),
+                    pools,
+                    latency: scenario.upstream.latency,
+                    reject_latency: scenario.upstream.reject_latency,
+                    overload_rate: scenario.upstream.overload_rate,
+                    seed,
+                };
+                let upstream = SimulatedUpstream::new(config, clock.clone(), classifier(kind));
+                ((kind, project), Arc::new(upstream))
+            })
+            .collect();
+        let targets = scenario
+            .client
+            .targets
+            .iter()
+            .filter_map(|t| {
+                let upstream = upstreams.get(&(t.kind, t.project.clone()))?.clone();
+                Some(SimTarget {
+                    kind: t.kind,
+                    project: t.project.clone(),
+                    model: t.model.clone(),
+                    pool: t.pool.clone().unwrap_or_else(|| t.model.clone()),
+                    limits: t.limits,
+                    upstream,
+                })
+            })
+            .collect();
+        World {
+            clock,
+            upstreams,
+            targets,
+            seed: scenario.seed,
+        }
+    }
+}
