@@ -47,12 +47,14 @@ fn error_fixtures(provider: &str) -> Vec<Fixture> {
 fn diagnose_json(fixture: &Fixture, provider: &str) -> Value {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("body.json"), fixture.body()).unwrap();
-    let output = imagegate(dir.path())
-        .args(["diagnose", "--json", "--provider", provider])
+    let mut cmd = imagegate(dir.path());
+    cmd.args(["diagnose", "--json", "--provider", provider])
         .args(["--status", &fixture.response.status.to_string()])
-        .args(["--now", &fixture.now().to_string(), "body.json"])
-        .output()
-        .unwrap();
+        .args(["--now", &fixture.now().to_string(), "body.json"]);
+    for (name, value) in &fixture.response.headers {
+        cmd.args(["--header", &format!("{name}: {value}")]);
+    }
+    let output = cmd.output().unwrap();
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -96,19 +98,11 @@ fn mismatches(fixture: &Fixture, got: &Value) -> Vec<String> {
     if let Some(m) = &e.model {
         check("model", m.as_str().into());
     }
-    // Headers are not part of a pasted body: compare delays only when none were sent.
-    let only_content_type = fixture
-        .response
-        .headers
-        .keys()
-        .all(|h| h.eq_ignore_ascii_case("content-type"));
-    if only_content_type {
-        if let Some(ms) = e.retry_after_ms {
-            check("retry_after_ms", serde_json::to_value(ms).unwrap());
-        }
-        if let Some(at) = e.reset_at {
-            check("reset_at", serde_json::to_value(at).unwrap());
-        }
+    if let Some(ms) = e.retry_after_ms {
+        check("retry_after_ms", serde_json::to_value(ms).unwrap());
+    }
+    if let Some(at) = e.reset_at {
+        check("reset_at", serde_json::to_value(at).unwrap());
     }
     for field in [
         "kind",
@@ -246,4 +240,20 @@ fn the_human_explanation_of_a_daily_quota() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     insta::assert_snapshot!(stdout(&output));
+}
+
+#[test]
+fn a_malformed_header_argument_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = imagegate(dir.path())
+        .args(["diagnose", "--header", "no colon here", "-"])
+        .write_stdin("{\"error\":{\"code\":429,\"message\":\"x\"}}")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("Name: value"),
+        "{}",
+        stderr(&output)
+    );
 }

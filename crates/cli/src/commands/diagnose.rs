@@ -40,6 +40,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(100..=599))]
     status: Option<u16>,
 
+    /// A response header that came with the body, as `Name: value` (repeatable): OpenRouter
+    /// and proxies put rate-limit resets and `Retry-After` there.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+
     /// Print exactly one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -86,7 +91,10 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     let status = StatusCode::from_u16(status)
         .map_err(|_| Failure::usage(format!("{status} is not an HTTP status")))?;
     let now = args.now.unwrap_or_else(Timestamp::now);
-    let headers = HeaderMap::new();
+    let mut headers = HeaderMap::new();
+    for (name, value) in &args.headers {
+        headers.append(name.clone(), value.clone());
+    }
     let error = match provider {
         Envelope::Openrouter => imagegate_openrouter::parse_error(status, &headers, &body, now),
         Envelope::Gemini | Envelope::Auto => {
@@ -101,6 +109,17 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         print!("{}", explain(&error, provider, now));
     }
     Ok(())
+}
+
+fn parse_header(text: &str) -> Result<(http::HeaderName, http::HeaderValue), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("expected `Name: value`, found {text:?}"))?;
+    let name = http::HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| format!("{:?} is not a header name", name.trim()))?;
+    let value = http::HeaderValue::from_str(value.trim())
+        .map_err(|_| format!("the value of {name} is not a valid header value"))?;
+    Ok((name, value))
 }
 
 fn read_input(path: Option<&PathBuf>) -> Result<Vec<u8>, Failure> {
