@@ -1,0 +1,102 @@
+//! [`Policy`]: the knobs of the decision rules (retries, backoff, timeouts, wait versus
+//! fallback, how long a request without a deadline may queue).
+
+use std::time::Duration;
+
+/// How the router reacts to errors and waits.
+///
+/// The defaults follow the issue: unavailable/connect are retried twice on the same target
+/// with full-jitter backoff (500 ms base, 30 s cap) before moving on; timeouts are not retried
+/// (the image may already have been billed); a target that is briefly rate limited is left for
+/// the next one at once (no waiting for a preferred target).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Policy {
+    /// Retries on the same target after `unavailable` or `connect` (and `timeout` when
+    /// [`retry_timeouts`](Self::retry_timeouts) is set) before moving on to the next target.
+    pub retries: u32,
+    /// The backoff's base: retry `n` (from 0) waits a uniformly random time in
+    /// `0..=min(cap, base * 2^n)` ("full jitter"), unless the upstream said how long.
+    pub backoff_base: Duration,
+    /// The backoff's cap.
+    pub backoff_cap: Duration,
+    /// Retry timeouts like `unavailable`. Off by default: a timed-out request may already have
+    /// been generated and billed, so a retry may pay twice.
+    pub retry_timeouts: bool,
+    /// How many 429s one request takes from one target before leaving it for the rest of the
+    /// request (a bound on a target that keeps refusing while its pool looks open).
+    pub rate_limit_retries: u32,
+    /// Wait versus fallback: wait up to this long for an earlier (preferred) target of the
+    /// route instead of falling back to a later one at once. Zero (the default) always falls
+    /// back when the later target can send now.
+    pub wait_for_preferred: Duration,
+    /// Wait versus fallback: wait only when the fallback costs at least this much more per call
+    /// (US dollars) than the preferred target. Zero: any wait within
+    /// [`wait_for_preferred`](Self::wait_for_preferred) is taken.
+    pub min_saving_usd: f64,
+    /// How long a request without a deadline may queue for capacity. `None` (the default):
+    /// as long as it takes (a queue, not a failure).
+    pub max_queue_wait: Option<Duration>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            retries: 2,
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(30),
+            retry_timeouts: false,
+            rate_limit_retries: 8,
+            wait_for_preferred: Duration::ZERO,
+            min_saving_usd: 0.0,
+            max_queue_wait: None,
+        }
+    }
+}
+
+impl Policy {
+    /// Sets the number of retries for unavailable/connect.
+    #[must_use]
+    pub fn with_retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Sets the backoff base and cap.
+    #[must_use]
+    pub fn with_backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.backoff_base = base;
+        self.backoff_cap = cap;
+        self
+    }
+
+    /// Retries timeouts too.
+    #[must_use]
+    pub fn with_retry_timeouts(mut self, retry: bool) -> Self {
+        self.retry_timeouts = retry;
+        self
+    }
+
+    /// Sets the wait-versus-fallback rule: wait up to `max_wait` for a preferred target when
+    /// falling back would cost at least `min_saving_usd` more per call.
+    #[must_use]
+    pub fn with_wait_for_preferred(mut self, max_wait: Duration, min_saving_usd: f64) -> Self {
+        self.wait_for_preferred = max_wait;
+        self.min_saving_usd = min_saving_usd;
+        self
+    }
+
+    /// Bounds how long a request without a deadline may queue.
+    #[must_use]
+    pub fn with_max_queue_wait(mut self, max: Option<Duration>) -> Self {
+        self.max_queue_wait = max;
+        self
+    }
+
+    /// Sets how many 429s one request accepts from one target.
+    #[must_use]
+    pub fn with_rate_limit_retries(mut self, retries: u32) -> Self {
+        self.rate_limit_retries = retries;
+        self
+    }
+}
