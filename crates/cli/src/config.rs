@@ -81,6 +81,9 @@ pub(crate) struct Config {
     /// Price overrides merged over the built-in table (docs/quota-model.md, "Costs").
     #[serde(default)]
     pub prices: Option<PriceTableConfig>,
+    /// Where imagegate keeps quota state between runs (default: the XDG state directory).
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
     /// Where the configuration came from, for messages (not a key in the file).
     #[serde(skip)]
     pub file: Option<PathBuf>,

@@ -6,9 +6,11 @@
 mod commands;
 mod config;
 mod failure;
+mod gate;
 mod output;
 mod providers;
 mod report;
+mod state;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -23,6 +23,8 @@ pub(crate) struct Selected {
     pub name: String,
     /// The provider itself.
     pub provider: Arc<dyn ImageProvider>,
+    /// Its configuration (the defaults for an unconfigured `mock`).
+    pub config: ProviderConfig,
 }
 
 /// Picks the provider: `--provider`, else `default_provider`, else the first of gemini and
@@ -73,7 +75,11 @@ pub(crate) fn select(config: &Config, requested: Option<&str>) -> Result<Selecte
     };
     let provider = build(&name, &provider_config)
         .map_err(|e| Failure::usage(format!("provider `{name}`: {}", e.message())))?;
-    Ok(Selected { name, provider })
+    Ok(Selected {
+        name,
+        provider,
+        config: provider_config,
+    })
 }
 
 /// The key a provider's configuration points at, read from the environment.

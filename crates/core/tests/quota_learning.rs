@@ -455,7 +455,7 @@ gemini/proj-a/gemini-2.5-flash-image      rpm  10     3     7     2026-11-23 18:
                                           ipm  -      3     -     2026-11-23 18:01:10 UTC / 10:01:10 PST
 gemini/proj-a/gemini-3-pro-image-preview  rpm  10     0     10    -
                                           rpd  250    0     250   2026-11-24 08:00:00 UTC / 00:00:00 PST
-gemini/proj-a/gemini-3-pro-image-preview: blocked until restart: billing_required. Retrying cannot help: attach a billing account to project proj-a (or buy credits), or use a model or provider this account is entitled to.
+gemini/proj-a/gemini-3-pro-image-preview: blocked until cleared: billing_required. Retrying cannot help: attach a billing account to project proj-a (or buy credits), or use a model or provider this account is entitled to.
 ";
     assert_eq!(table, expected, "{table}");
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::failure::Failure;
+use crate::gate::QuotaGate;
 use crate::output::{Destination, slug, write_atomic};
 use crate::providers::{Selected, select};
 
@@ -121,7 +122,11 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         .validate()
         .map_err(|e| Failure::usage(e.message().to_owned()))?;
 
-    let Selected { name, provider } = select(config, args.provider.as_deref())?;
+    let Selected {
+        name,
+        provider,
+        config: provider_config,
+    } = select(config, args.provider.as_deref())?;
     let model = args
         .model
         .clone()
@@ -146,6 +151,8 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         );
     }
 
+    let gate = QuotaGate::open(config, &name, &provider_config, &model)?;
+
     let destination = Destination::from_arg(args.output.as_deref());
     let stem = slug(&args.prompt);
     let total = args.count as usize;
@@ -167,7 +174,15 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
             .min(per_call);
         let call = request.clone().with_count(wanted);
         tracing::info!(provider = %name, model = %model, images = wanted, "calling provider");
-        let response = match provider.generate(&call).await {
+        let reservation = match &gate {
+            Some(gate) => gate.admit(&call, &model, args.json).await?,
+            None => None,
+        };
+        let outcome = provider.generate(&call).await;
+        if let Some(gate) = &gate {
+            gate.record(reservation, &outcome);
+        }
+        let response = match outcome {
             Ok(response) => response,
             Err(error) => {
                 if !summary.images.is_empty() {

@@ -3,17 +3,15 @@
 //! A pool is (provider kind, project, model or shared pool), so two configured providers on
 //! the same project show one pool: the quota is the project's, not the key's.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use imagegate_core::quota::{MemoryQuotaStore, PoolConfig, PoolId, render_table};
+use imagegate_core::quota::{PoolConfig, PoolId, render_table};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::config::{Config, ProviderConfig};
+use crate::config::Config;
 use crate::failure::Failure;
-
-/// The project name pools use when the configuration does not name one.
-const UNNAMED_PROJECT: &str = "default";
+use crate::state::{open_store, pools_of};
 
 /// Arguments of `imagegate quota`.
 #[derive(Debug, clap::Args)]
@@ -21,6 +19,11 @@ pub(crate) struct Args {
     /// Only this provider's pools (its configured name).
     #[arg(long, value_name = "NAME")]
     provider: Option<String>,
+
+    /// Lift every block (billing required, daily, delay) recorded in the state, e.g. after
+    /// attaching billing; counts and learned limits stay.
+    #[arg(long)]
+    clear_blocks: bool,
 
     /// Print one JSON object (`{"pools": [...]}`) instead of a table.
     #[arg(long)]
@@ -31,42 +34,12 @@ pub(crate) struct Args {
     now: Option<Timestamp>,
 }
 
-/// The pools one provider's configuration describes: its default model's, every model with
-/// its own quota entry, and every shared pool.
-fn pools_of(name: &str, config: &ProviderConfig) -> Result<Vec<PoolConfig>, Failure> {
-    let Some(kind) = config.kind_for(name) else {
-        return Ok(Vec::new());
-    };
-    let quota = config.quota_or_default();
-    let project = config.project.as_deref().unwrap_or(UNNAMED_PROJECT);
-    let mut models = BTreeSet::new();
-    models.insert(
-        config
-            .model
-            .clone()
-            .unwrap_or_else(|| kind.default_model().to_owned()),
-    );
-    models.extend(quota.models.keys().cloned());
-    for shared in &quota.shared_pools {
-        models.extend(shared.models.iter().cloned());
-    }
-    models
-        .iter()
-        .map(|model| {
-            quota
-                .pool_for(kind.as_str(), project, model)
-                .map_err(|e| Failure::usage(format!("provider `{name}`: {}", e.message())))
-        })
-        .collect()
-}
-
 /// Runs the command.
 ///
 /// # Errors
 /// [`Failure::Usage`] for an unknown provider or a quota configuration that does not resolve.
 pub(crate) fn run(config: &Config, args: &Args) -> Result<(), Failure> {
     let now = args.now.unwrap_or_else(Timestamp::now);
-    let store = MemoryQuotaStore::new();
     let mut configured = 0;
     // Two providers on one project draw on the same pools; an explicit `quota` section wins
     // over presets, and two explicit sections must agree.
@@ -93,8 +66,22 @@ pub(crate) fn run(config: &Config, args: &Args) -> Result<(), Failure> {
             }
         }
     }
+    let Some(store) = open_store(config)? else {
+        return Err(Failure::usage(
+            "no state directory: set HOME, IMAGEGATE_STATE_DIR or state_dir",
+        ));
+    };
     for (pool, _, _) in pools.into_values() {
-        store.configure_now(pool, now);
+        store.configure_now(pool);
+    }
+    if args.clear_blocks {
+        let cleared = store
+            .clear_all_blocks()
+            .map_err(|e| Failure::usage(format!("quota state: {}", e.message())))?;
+        eprintln!(
+            "imagegate: cleared {cleared} block(s) in {}",
+            store.path().display()
+        );
     }
     if let Some(wanted) = &args.provider
         && configured == 0
@@ -103,21 +90,20 @@ pub(crate) fn run(config: &Config, args: &Args) -> Result<(), Failure> {
             "no provider named `{wanted}` is configured"
         )));
     }
-    let statuses = store.statuses_now(now);
+    let statuses = store
+        .statuses_now(now)
+        .map_err(|e| Failure::usage(format!("quota state: {}", e.message())))?;
     if args.json {
         let text = serde_json::to_string(&serde_json::json!({ "pools": statuses }))
             .map_err(|e| Failure::io(format!("cannot render JSON: {e}")))?;
         println!("{text}");
     } else if statuses.is_empty() {
         println!(
-            "no quota pools: configure a provider (or set GEMINI_API_KEY / OPENROUTER_API_KEY); \
-             the mock provider has no quotas"
+            "no quota pools: configure a provider (or set GEMINI_API_KEY / OPENROUTER_API_KEY)"
         );
     } else {
         print!("{}", render_table(&statuses, &TimeZone::system()));
-        println!(
-            "(use counts cover this process only: imagegate keeps no quota state between runs)"
-        );
+        println!("(state: {})", store.path().display());
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use assert_cmd::Command;
 
 /// The binary with no provider keys, no `IMAGEGATE_*` variables, run in `dir` (so no stray
-/// `./imagegate.toml` is read).
+/// `./imagegate.toml` is read), keeping its quota state in `dir/.state`.
 pub(crate) fn imagegate(dir: &Path) -> Command {
     let mut cmd = assert_cmd::cargo_bin_cmd!("imagegate");
     for (name, _) in std::env::vars_os() {
@@ -19,6 +19,8 @@ pub(crate) fn imagegate(dir: &Path) -> Command {
             cmd.env_remove(name);
         }
     }
+    // Quota state goes beside the test's files, never into the real home.
+    cmd.env("IMAGEGATE_STATE_DIR", dir.join(".state"));
     cmd.current_dir(dir);
     cmd
 }

@@ -144,7 +144,7 @@ pub fn render_table(statuses: &[PoolStatus], local: &TimeZone) -> String {
         }
         if let Some(block) = &status.blocked {
             let until = block.until.map_or_else(
-                || "until restart".into(),
+                || "until cleared".into(),
                 |t| format!("until {}", both_zones(t, local)),
             );
             let dim = block
