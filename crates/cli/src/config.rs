@@ -78,6 +78,12 @@ pub(crate) struct Config {
     /// Providers by the name commands refer to them with.
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// The route `generate` uses when neither `--route` nor `--provider` is given.
+    #[serde(default)]
+    pub default_route: Option<String>,
+    /// Routes: ordered lists of targets the router tries (`[routes.NAME]`).
+    #[serde(default)]
+    pub routes: BTreeMap<String, RouteConfig>,
     /// Price overrides merged over the built-in table (docs/quota-model.md, "Costs").
     #[serde(default)]
     pub prices: Option<PriceTableConfig>,
@@ -87,6 +93,18 @@ pub(crate) struct Config {
     /// Where the configuration came from, for messages (not a key in the file).
     #[serde(skip)]
     pub file: Option<PathBuf>,
+}
+
+/// One route (`[routes.NAME]`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteConfig {
+    /// Targets in preference order: a provider's name (its default model), or
+    /// `provider:model` for another model of that provider.
+    pub targets: Vec<String>,
+    /// Upstream calls in flight across the route's targets (default 4).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
 }
 
 impl Config {
@@ -288,6 +306,31 @@ fn validate(config: &Config) -> Result<(), Failure> {
                  an http:// or https:// URL, found {url:?}"
             )));
         }
+    }
+    for (route, route_config) in &config.routes {
+        if route_config.targets.is_empty() {
+            return Err(Failure::usage(format!(
+                "invalid configuration: key `routes.{route}.targets` in {source}: expected at \
+                 least one target"
+            )));
+        }
+        for target in &route_config.targets {
+            let provider = target.split_once(':').map_or(target.as_str(), |(p, _)| p);
+            if provider != "mock" && !config.providers.contains_key(provider) {
+                return Err(Failure::usage(format!(
+                    "invalid configuration: key `routes.{route}.targets` in {source}: no \
+                     provider named `{provider}` is configured (target `{target}`)"
+                )));
+            }
+        }
+    }
+    if let Some(default) = &config.default_route
+        && !config.routes.contains_key(default)
+    {
+        return Err(Failure::usage(format!(
+            "invalid configuration: key `default_route` in {source}: no route named \
+             `{default}` is configured"
+        )));
     }
     if let Some(default) = &config.default_provider
         && default != "mock"

@@ -10,6 +10,7 @@ mod gate;
 mod output;
 mod providers;
 mod report;
+mod routes;
 mod state;
 
 use std::path::PathBuf;

@@ -99,7 +99,7 @@ fn key_for(name: &str, config: &ProviderConfig) -> Result<ApiKey, Error> {
 }
 
 /// Builds one provider from its configuration.
-fn build(name: &str, config: &ProviderConfig) -> Result<Arc<dyn ImageProvider>, Error> {
+pub(crate) fn build(name: &str, config: &ProviderConfig) -> Result<Arc<dyn ImageProvider>, Error> {
     let kind = config.kind_for(name).unwrap_or(ProviderKind::Mock);
     match kind {
         ProviderKind::Mock => {

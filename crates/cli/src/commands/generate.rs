@@ -4,9 +4,11 @@
 //! on disk and named in the output: work done is never lost.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use imagegate_core::{
-    AspectRatio, GenerateRequest, GenerateResponse, ImageSize, ReferenceImage, TokenUsage,
+    AspectRatio, GenerateRequest, GenerateResponse, ImageProvider, ImageSize, ReferenceImage,
+    TokenUsage,
 };
 use serde::Serialize;
 
@@ -15,6 +17,7 @@ use crate::failure::Failure;
 use crate::gate::QuotaGate;
 use crate::output::{Destination, slug, write_atomic};
 use crate::providers::{Selected, select};
+use crate::routes::build_router;
 
 /// Arguments of `imagegate generate`.
 #[derive(Debug, clap::Args)]
@@ -35,6 +38,11 @@ pub(crate) struct Args {
     /// else the built-in mock).
     #[arg(long, value_name = "NAME")]
     provider: Option<String>,
+
+    /// A configured route: the router tries its targets in order, throttled by their quotas
+    /// (default: `default_route` when no --provider is given).
+    #[arg(long, value_name = "NAME", conflicts_with = "provider")]
+    route: Option<String>,
 
     /// The model (default: the provider's).
     #[arg(long, value_name = "MODEL")]
@@ -122,11 +130,32 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         .validate()
         .map_err(|e| Failure::usage(e.message().to_owned()))?;
 
-    let Selected {
-        name,
-        provider,
-        config: provider_config,
-    } = select(config, args.provider.as_deref())?;
+    // A route goes through the router (throttling, fallback, retries); a provider is called
+    // directly behind the quota gate.
+    let route = args.route.clone().or_else(|| {
+        args.provider
+            .is_none()
+            .then(|| config.default_route.clone())
+            .flatten()
+    });
+    let (name, provider, provider_config) = match &route {
+        Some(route) => {
+            let router = build_router(config, route)?;
+            (
+                format!("route:{route}"),
+                Arc::new(router) as Arc<dyn ImageProvider>,
+                None,
+            )
+        }
+        None => {
+            let Selected {
+                name,
+                provider,
+                config: provider_config,
+            } = select(config, args.provider.as_deref())?;
+            (name, provider, Some(provider_config))
+        }
+    };
     let model = args
         .model
         .clone()
@@ -136,7 +165,12 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
     capabilities
         .check(&probe)
         .map_err(|why| Failure::usage(format!("provider `{name}` model `{model}` {why}")))?;
-    let per_call = capabilities.max_images_per_call.max(1);
+    // Through a route, one image per call so each is written the moment it arrives.
+    let per_call = if route.is_some() {
+        1
+    } else {
+        capabilities.max_images_per_call.max(1)
+    };
 
     let estimated_cost_usd =
         config
@@ -151,7 +185,10 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         );
     }
 
-    let gate = QuotaGate::open(config, &name, &provider_config, &model)?;
+    let gate = match &provider_config {
+        Some(provider_config) => QuotaGate::open(config, &name, provider_config, &model)?,
+        None => None,
+    };
 
     let destination = Destination::from_arg(args.output.as_deref());
     let stem = slug(&args.prompt);
@@ -172,7 +209,13 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         let wanted = u32::try_from(total - summary.images.len())
             .unwrap_or(u32::MAX)
             .min(per_call);
-        let call = request.clone().with_count(wanted);
+        let mut call = request.clone().with_count(wanted);
+        // Later calls move the seed on by the images already made, so a seeded run of N
+        // images is N different pictures (as the router does when it splits a request).
+        if let Some(seed) = request.seed {
+            let done = u64::try_from(summary.images.len()).unwrap_or(u64::MAX);
+            call = call.with_seed(seed.wrapping_add(done));
+        }
         tracing::info!(provider = %name, model = %model, images = wanted, "calling provider");
         let reservation = match &gate {
             Some(gate) => gate.admit(&call, &model, args.json).await?,

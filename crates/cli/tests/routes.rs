@@ -1,0 +1,98 @@
+//! `generate` through a configured route: the router falls back across targets and the
+//! configuration names what is wrong with a route.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use common::{imagegate, stderr, stdout};
+use imagegate_testkit::{Fixture, mount};
+use serde_json::Value;
+use wiremock::MockServer;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_per_minute_429_on_the_first_target_falls_back_to_the_next_at_once() {
+    let fixture = Fixture::by_id("gemini/generate-content/429-per-minute-requests").unwrap();
+    let server = MockServer::start().await;
+    mount(&server, &fixture).await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "default_route = \"main\"\n\
+         [providers.gemini]\nproject = \"p1\"\nbase_url = \"{}\"\n\
+         [routes.main]\ntargets = [\"gemini\", \"mock\"]\n",
+        server.uri()
+    );
+    std::fs::write(dir.path().join("imagegate.toml"), toml).unwrap();
+    let mut cmd = imagegate(dir.path());
+    cmd.env("GEMINI_API_KEY", "route-test-credential").args([
+        "generate",
+        "a heron",
+        "--size",
+        "0.5K",
+        "-o",
+        "heron.png",
+        "--json",
+    ]);
+    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["provider"], "route:main");
+    assert_eq!(summary["model"], "mock-image-1", "served by the fallback");
+    assert!(dir.path().join("heron.png").is_file());
+    assert!(!stdout(&output).contains("route-test-credential"));
+}
+
+#[test]
+fn a_route_naming_an_unknown_provider_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("imagegate.toml"),
+        "[routes.main]\ntargets = [\"mock\", \"nowhere:some-model\"]\n",
+    )
+    .unwrap();
+    let output = imagegate(dir.path())
+        .args(["generate", "x", "--route", "main"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.contains("routes.main.targets") && err.contains("nowhere"),
+        "{err}"
+    );
+
+    let output = imagegate(dir.path())
+        .args(["generate", "x", "--route", "other"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn a_route_of_mocks_writes_every_image() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("imagegate.toml"),
+        "[providers.studio]\nkind = \"mock\"\n[routes.local]\ntargets = [\"studio\", \"mock\"]\n",
+    )
+    .unwrap();
+    let output = imagegate(dir.path())
+        .args([
+            "generate", "dunes", "--route", "local", "-n", "3", "--seed", "5",
+        ])
+        .args(["--size", "0.5K", "-o", "out/"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut images: Vec<Vec<u8>> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(images.len(), 3);
+    images.sort();
+    images.dedup();
+    assert_eq!(images.len(), 3, "three different pictures");
+}
