@@ -44,6 +44,8 @@ enum Command {
     Diagnose(commands::diagnose::Args),
     /// Show every configured quota pool: limits, use, what remains, next reset.
     Quota(commands::quota::Args),
+    /// Compare strategies over a quota scenario in simulated time.
+    Simulate(commands::simulate::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +67,8 @@ fn main() -> ExitCode {
                 let config = config::load(cli.config.as_deref())?;
                 commands::quota::run(&config, &args)
             }
+            // Needs no configuration: the scenario file describes every upstream.
+            Command::Simulate(args) => commands::simulate::run(&args),
         }
     });
     match outcome {

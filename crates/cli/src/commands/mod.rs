@@ -3,3 +3,4 @@
 pub(crate) mod diagnose;
 pub(crate) mod generate;
 pub(crate) mod quota;
+pub(crate) mod simulate;
