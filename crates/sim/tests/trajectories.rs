@@ -209,3 +209,29 @@ fn oracle_sends_exactly_when_the_window_frees() {
         3
     );
 }
+
+#[test]
+fn imagegate_disables_an_unbilled_project_after_one_429_and_paces_the_next() {
+    let s = scenario(
+        2,
+        "10s",
+        &(pool("proj-nobill", "m", "rpm = 0") + &pool("proj-b", "m", "rpm = 1")),
+        &(target("proj-nobill", "m", "limits = { rpm = 1 }")
+            + &target("proj-b", "m", "limits = { rpm = 1 }")),
+    );
+    let run = run(&s, StrategyName::Imagegate).unwrap();
+    let got: Vec<(f64, String, u16)> = calls(&run)
+        .into_iter()
+        .map(|(t, project, _, status)| (t, project, status))
+        .collect();
+    let expected = [
+        (0.0, "proj-nobill", 429),
+        (0.5, "proj-b", 200),
+        (60.5, "proj-b", 200),
+    ];
+    assert_eq!(got.len(), expected.len(), "{got:?}");
+    for ((t, p, s), (et, ep, es)) in got.iter().zip(expected) {
+        assert!(close(*t, et) && p == ep && *s == es, "{got:?}");
+    }
+    assert_eq!(outcomes(&run), [(0, true), (1, true)]);
+}

@@ -18,6 +18,7 @@ mod naive_backoff;
 mod oracle;
 
 pub use fixed_interval::{DEFAULT_RPM_LIMIT, FixedInterval, RETRIES};
+pub use imagegate::Imagegate;
 pub use key_rotation::KeyRotation;
 pub use naive_backoff::{ATTEMPTS, NaiveBackoff, REQUESTS_PER_MINUTE};
 pub use oracle::Oracle;
