@@ -818,7 +818,33 @@ async fn send(
                     quota: error.quota().clone(),
                 });
             }
+            if kind == ErrorKind::RateLimited
+                && let Some(delay) = error.retry_after()
+            {
+                hold_partners(inner, pool, add(finished, delay), finished).await;
+            }
             on_error(inner, ctx, pos, ti, pool, error, finished)
+        }
+    }
+}
+
+/// A per-minute 429 on a pool whose own count had room is evidence that it shares its quota
+/// with other pools of the project (the store records the suspicion and the pools that were
+/// busy alongside): hold those partners until the same instant, so the router does not spend
+/// the next calls learning the same thing from each of them.
+async fn hold_partners(inner: &Inner, pool: &PoolId, until: Timestamp, now: Timestamp) {
+    let Ok(status) = inner.store.status(pool, now).await else {
+        return;
+    };
+    let Some(suspicion) = status.shared_pool_suspected else {
+        return;
+    };
+    for state in &inner.targets {
+        if suspicion.partners.contains(&state.target.pool.id) {
+            let mut health = state.health();
+            if health.not_before.is_none_or(|t| t < until) {
+                health.not_before = Some(until);
+            }
         }
     }
 }

@@ -506,3 +506,46 @@ async fn targets_that_cannot_serve_the_request_are_skipped_without_a_call() {
     assert!(err.message().contains("reference"), "{err}");
     assert_eq!(a.call_count(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_429_revealing_a_shared_pool_holds_the_partner_pools_too() {
+    let clock = clock();
+    let a = scripted("a", &clock);
+    let b = always("b", &clock, Outcome::image());
+    let pool_of = |model: &str| pool("gemini", "proj", model, rpm(10));
+    let router = Router::builder(dyn_clock(&clock))
+        .target(imagegate_router::Target::new(
+            "a",
+            a.clone(),
+            "flash",
+            pool_of("flash"),
+        ))
+        .target(imagegate_router::Target::new(
+            "b",
+            b.clone(),
+            "pro",
+            pool_of("pro"),
+        ))
+        .route("b-first", vec!["b".into(), "a".into()])
+        .route("a-first", vec!["a".into(), "b".into()])
+        .build()
+        .unwrap();
+    // Watch a full minute, then B is busy, then A is refused while its own count has room:
+    // the store suspects A shares its pool with B.
+    router.pool_statuses().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    router.generate_on("b-first", &request()).await.unwrap();
+    a.push(rate_limited(Duration::from_secs(30)));
+    a.push(Outcome::image());
+    let response = router.generate_on("a-first", &request()).await.unwrap();
+    // Without the partner hold B would have served at once; with it, A is retried after 30 s.
+    assert_eq!(
+        outcomes(&response),
+        [
+            ("a".into(), Some(ErrorKind::RateLimited)),
+            ("a".into(), None)
+        ]
+    );
+    assert_eq!(b.call_count(), 1);
+    assert_eq!(a.calls()[1].at, at("2026-11-23T10:01:31Z"));
+}
