@@ -247,6 +247,8 @@ fn merge(all: &mut GenerateResponse, next: GenerateResponse) {
 struct Go {
     pos: usize,
     reservation: Reservation,
+    /// The same cost reserved on pools suspected to share this one's quota.
+    partners: Vec<Reservation>,
     permit: Option<OwnedSemaphorePermit>,
     chunk: GenerateRequest,
     price: Option<f64>,
@@ -337,8 +339,16 @@ async fn admit(
     let pool = &target.pool.id;
     match inner.store.admit(pool, cost, now).await? {
         Admission::Go(reservation) => {
+            let partners = match reserve_partners(inner, pool, cost, now).await? {
+                Ok(partners) => partners,
+                Err(later) => {
+                    inner.store.release(reservation).await?;
+                    return Ok(Admit::Later(later, price));
+                }
+            };
             if let Err(refusal) = inner.budget.reserve(price.unwrap_or(0.0), now) {
                 inner.store.release(reservation).await?;
+                release_all(inner, partners).await?;
                 if !ctx.budget_noted[pos] {
                     ctx.budget_noted[pos] = true;
                     inner.events.emit(Event::BudgetReached {
@@ -356,6 +366,7 @@ async fn admit(
             Ok(Admit::Go(Box::new(Go {
                 pos,
                 reservation,
+                partners,
                 permit,
                 chunk,
                 price,
@@ -501,6 +512,7 @@ async fn call(
                         && prefer_waiting(inner, now, at, ctx.deadline, pprice, go.price)
                     {
                         inner.store.release(go.reservation).await?;
+                        release_all(inner, go.partners).await?;
                         inner.budget.settle(go.price.unwrap_or(0.0), 0.0);
                         earlier(
                             &mut wake,
@@ -691,6 +703,7 @@ async fn send(
     let Go {
         pos,
         reservation,
+        partners,
         permit,
         chunk,
         price,
@@ -733,6 +746,11 @@ async fn send(
             if let Err(e) = inner.store.settle(reservation, usage).await {
                 tracing::warn!(pool = %pool, error = %e, "could not settle a reservation");
             }
+            for partner in partners {
+                if let Err(e) = inner.store.settle(partner, usage).await {
+                    tracing::warn!(pool = %pool, error = %e, "could not settle a reservation");
+                }
+            }
             let cost = response
                 .cost_usd
                 .filter(|c| *c > 0.0)
@@ -772,10 +790,24 @@ async fn send(
             }
             let billed = kind == ErrorKind::Timeout;
             let cost = if billed { reserved } else { 0.0 };
+            if kind == ErrorKind::RateLimited {
+                link_partners(
+                    inner,
+                    pool,
+                    error.retry_after().map(|d| add(finished, d)),
+                    finished,
+                )
+                .await;
+            }
             let stored = if counted(kind) {
-                inner.store.settle(reservation, Usage::default()).await
+                let mut result = inner.store.settle(reservation, Usage::default()).await;
+                for partner in partners {
+                    result = result.and(inner.store.settle(partner, Usage::default()).await);
+                }
+                result
             } else {
-                inner.store.release(reservation).await
+                let result = inner.store.release(reservation).await;
+                result.and(release_all(inner, partners).await)
             };
             if let Err(e) = stored {
                 tracing::warn!(pool = %pool, error = %e, "could not give back a reservation");
@@ -818,11 +850,6 @@ async fn send(
                     quota: error.quota().clone(),
                 });
             }
-            if kind == ErrorKind::RateLimited
-                && let Some(delay) = error.retry_after()
-            {
-                hold_partners(inner, pool, add(finished, delay), finished).await;
-            }
             on_error(inner, ctx, pos, ti, pool, error, finished)
         }
     }
@@ -830,23 +857,99 @@ async fn send(
 
 /// A per-minute 429 on a pool whose own count had room is evidence that it shares its quota
 /// with other pools of the project (the store records the suspicion and the pools that were
-/// busy alongside): hold those partners until the same instant, so the router does not spend
-/// the next calls learning the same thing from each of them.
-async fn hold_partners(inner: &Inner, pool: &PoolId, until: Timestamp, now: Timestamp) {
+/// busy alongside). From then on the router treats them as one: every call on either reserves
+/// its cost on both ([`reserve_partners`]), so together they stay within the limit; and the
+/// partners are held until the refused pool's `retry_after`, so the next calls do not learn the
+/// same thing from each of them.
+async fn link_partners(inner: &Inner, pool: &PoolId, until: Option<Timestamp>, now: Timestamp) {
     let Ok(status) = inner.store.status(pool, now).await else {
         return;
     };
     let Some(suspicion) = status.shared_pool_suspected else {
         return;
     };
+    let ours: Vec<PoolId> = suspicion
+        .partners
+        .into_iter()
+        .filter(|p| p != pool && inner.pools.iter().any(|c| c.id == *p))
+        .collect();
+    if ours.is_empty() {
+        return;
+    }
+    {
+        let mut shared = inner
+            .shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for partner in &ours {
+            let list = shared.entry(pool.clone()).or_default();
+            if !list.contains(partner) {
+                list.push(partner.clone());
+            }
+            let back = shared.entry(partner.clone()).or_default();
+            if !back.contains(pool) {
+                back.push(pool.clone());
+            }
+        }
+        inner
+            .any_shared
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+    let Some(until) = until else {
+        return;
+    };
     for state in &inner.targets {
-        if suspicion.partners.contains(&state.target.pool.id) {
+        if ours.contains(&state.target.pool.id) {
             let mut health = state.health();
             if health.not_before.is_none_or(|t| t < until) {
                 health.not_before = Some(until);
             }
         }
     }
+}
+
+/// Reserves `cost` on every pool linked to `pool` as sharing its quota: all or none. `Err`
+/// says when a partner frees up.
+async fn reserve_partners(
+    inner: &Inner,
+    pool: &PoolId,
+    cost: imagegate_core::Cost,
+    now: Timestamp,
+) -> Result<std::result::Result<Vec<Reservation>, Later>> {
+    if !inner.any_shared.load(std::sync::atomic::Ordering::Acquire) {
+        return Ok(Ok(Vec::new()));
+    }
+    let partners: Vec<PoolId> = {
+        let shared = inner
+            .shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        shared.get(pool).cloned().unwrap_or_default()
+    };
+    let mut taken = Vec::with_capacity(partners.len());
+    for partner in &partners {
+        let later = match inner.store.admit(partner, cost, now).await? {
+            Admission::Go(r) => {
+                taken.push(r);
+                continue;
+            }
+            Admission::WaitUntil { at, dimension } => Later::Window(at, dimension),
+            Admission::ExhaustedUntil { at: Some(at), .. } => Later::Daily(at),
+            // A partner that can never admit (disabled, too large) does not bind this pool.
+            Admission::ExhaustedUntil { at: None, .. } => continue,
+        };
+        release_all(inner, taken).await?;
+        return Ok(Err(later));
+    }
+    Ok(Ok(taken))
+}
+
+/// Gives back partner reservations.
+async fn release_all(inner: &Inner, reservations: Vec<Reservation>) -> Result<()> {
+    for r in reservations {
+        inner.store.release(r).await?;
+    }
+    Ok(())
 }
 
 /// The error rules. `Ok(None)`: decide again; `Err`: the request is over.

@@ -70,6 +70,10 @@ pub(crate) struct Inner {
     pub(crate) warned: Mutex<HashMap<PoolId, (Timestamp, u8)>>,
     pub(crate) capabilities: Capabilities,
     pub(crate) default_model: String,
+    /// Pools linked as sharing one quota (a 429 revealed it): a call on one reserves on all.
+    pub(crate) shared: Mutex<HashMap<PoolId, Vec<PoolId>>>,
+    /// Whether `shared` holds anything (so the common case skips its lock).
+    pub(crate) any_shared: std::sync::atomic::AtomicBool,
 }
 
 /// One [`ImageProvider`] over many targets: admission against each target's quota pool,
@@ -398,6 +402,8 @@ impl RouterBuilder {
                 warned: Mutex::new(HashMap::new()),
                 capabilities,
                 default_model,
+                shared: Mutex::new(HashMap::new()),
+                any_shared: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }

@@ -548,4 +548,20 @@ async fn a_429_revealing_a_shared_pool_holds_the_partner_pools_too() {
     );
     assert_eq!(b.call_count(), 1);
     assert_eq!(a.calls()[1].at, at("2026-11-23T10:01:31Z"));
+    // From now on the two pools are one: A's call was reserved on B's pool too.
+    let used = |statuses: &[imagegate_core::PoolStatus], name: &str| {
+        let s = statuses.iter().find(|s| s.id.pool == name).unwrap();
+        s.dimensions[0].used
+    };
+    let statuses = router.pool_statuses().await.unwrap();
+    assert_eq!(
+        used(&statuses, "flash"),
+        1,
+        "the refused call was given back"
+    );
+    assert_eq!(
+        used(&statuses, "pro"),
+        2,
+        "B's own call and A's linked reservation"
+    );
 }
