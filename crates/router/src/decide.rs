@@ -243,13 +243,26 @@ fn merge(all: &mut GenerateResponse, next: GenerateResponse) {
     }
 }
 
+/// A per-target concurrency permit that wakes the requests waiting for one when it is given
+/// back, however it is dropped (after the call, or unused when the pool did not admit).
+struct TargetPermit {
+    _permit: OwnedSemaphorePermit,
+    freed: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Drop for TargetPermit {
+    fn drop(&mut self) {
+        self.freed.notify_waiters();
+    }
+}
+
 /// A target that admitted the call: everything needed to send it.
 struct Go {
     pos: usize,
     reservation: Reservation,
     /// The same cost reserved on pools suspected to share this one's quota.
     partners: Vec<Reservation>,
-    permit: Option<OwnedSemaphorePermit>,
+    permit: Option<TargetPermit>,
     chunk: GenerateRequest,
     price: Option<f64>,
 }
@@ -330,7 +343,10 @@ async fn admit(
     let price = inner.prices.estimate(&chunk, &target.model, false);
     let permit = match &state.permits {
         Some(permits) => match std::sync::Arc::clone(permits).try_acquire_owned() {
-            Ok(p) => Some(p),
+            Ok(p) => Some(TargetPermit {
+                _permit: p,
+                freed: std::sync::Arc::clone(&inner.freed),
+            }),
             Err(_) => return Ok(Admit::Later(Later::Busy, price)),
         },
         None => None,
@@ -721,10 +737,7 @@ async fn send(
     });
     let result = target.provider.generate(&chunk).await;
     drop(slot);
-    if permit.is_some() {
-        drop(permit);
-        inner.freed.notify_waiters();
-    }
+    drop(permit);
     let finished = inner.clock.now();
     let elapsed = until(started, finished);
     ctx.wait_from = finished;

@@ -65,7 +65,7 @@ pub(crate) struct Inner {
     pub(crate) events: Events,
     pub(crate) next_request: AtomicU64,
     /// Notified whenever a target's concurrency permit is given back.
-    pub(crate) freed: Notify,
+    pub(crate) freed: Arc<Notify>,
     /// The daily-limit warning level (70 or 90) already given per pool, and for which day.
     pub(crate) warned: Mutex<HashMap<PoolId, (Timestamp, u8)>>,
     pub(crate) capabilities: Capabilities,
@@ -398,7 +398,7 @@ impl RouterBuilder {
                 gate: Gate::new(self.concurrency),
                 events: Events::new(self.sink),
                 next_request: AtomicU64::new(1),
-                freed: Notify::new(),
+                freed: Arc::new(Notify::new()),
                 warned: Mutex::new(HashMap::new()),
                 capabilities,
                 default_model,
