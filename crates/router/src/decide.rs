@@ -40,12 +40,13 @@ const BACKGROUND_LAG: Duration = Duration::from_millis(1);
 /// `Clock::sleep_until` rounds down to milliseconds, so a wait for an instant less than a
 /// millisecond away would return at once without the time moving; deciding again would find
 /// the same wait and spin. Rounding up guarantees the clock has reached `at` on waking.
+///
+/// It always sleeps at least a millisecond: a store whose clock runs ahead of ours (a shared
+/// store on another machine) can name an instant we already passed, and deciding again at once
+/// would find it again.
 async fn sleep_until(inner: &Inner, at: Timestamp) {
     let now = inner.clock.now();
-    if at <= now {
-        return;
-    }
-    let nanos = at.as_nanosecond() - now.as_nanosecond();
+    let nanos = (at.as_nanosecond() - now.as_nanosecond()).max(0);
     let millis = u64::try_from((nanos + 999_999) / 1_000_000).unwrap_or(u64::MAX);
     inner
         .clock
