@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 the work failed (an upstream error, a file that could not be
 //! written); 2 the invocation was wrong (bad arguments, bad configuration, unreadable input).
 
+mod batch;
 mod commands;
 mod config;
 mod failure;
@@ -40,6 +41,8 @@ struct Cli {
 enum Command {
     /// Generate images from a prompt.
     Generate(commands::generate::Args),
+    /// Generate many prompts from a file, resumable after any stop (docs/batch.md).
+    Batch(commands::batch::Args),
     /// Explain an upstream error body: what happened and what to do.
     Diagnose(commands::diagnose::Args),
     /// Show every configured quota pool: limits, use, what remains, next reset.
@@ -60,6 +63,10 @@ fn main() -> ExitCode {
             Command::Generate(args) => {
                 let config = config::load(cli.config.as_deref())?;
                 commands::generate::run(&config, args).await
+            }
+            Command::Batch(args) => {
+                let config = config::load(cli.config.as_deref())?;
+                commands::batch::run(&config, args).await
             }
             // Needs no configuration: a pasted body is diagnosed the same anywhere.
             Command::Diagnose(args) => commands::diagnose::run(&args),

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub(crate) mod batch;
 pub(crate) mod diagnose;
 pub(crate) mod generate;
 pub(crate) mod quota;

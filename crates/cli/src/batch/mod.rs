@@ -1,0 +1,15 @@
+//! `imagegate batch`: many prompts to image files, resumable after any stop.
+//!
+//! - [`input`]: the text and JSONL formats, with per-line errors.
+//! - [`journal`]: the append-only record that makes reruns continue where a run stopped.
+//! - [`runner`]: jobs in flight under a semaphore, one journaled call per image.
+//! - [`progress`]: the bar or the plain lines.
+//! - [`summary`]: what the run did, per target, and what failed.
+//! - [`estimate`]: the dry run's images, cost and time.
+
+pub(crate) mod estimate;
+pub(crate) mod input;
+pub(crate) mod journal;
+pub(crate) mod progress;
+pub(crate) mod runner;
+pub(crate) mod summary;

@@ -1,0 +1,124 @@
+//! Progress while a batch runs: an indicatif bar on a terminal (done / failed / remaining,
+//! rate, ETA, spend, the current throttling reason), plain log lines on stderr otherwise, so
+//! logs and tests see one line per event.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Counters shown with every update.
+#[derive(Debug, Default)]
+struct Counts {
+    done: u64,
+    failed_jobs: u64,
+    spent_usd: f64,
+    throttled: Option<String>,
+}
+
+/// The progress display of one run.
+#[derive(Debug)]
+pub(crate) struct Progress {
+    bar: Option<ProgressBar>,
+    total: u64,
+    counts: Mutex<Counts>,
+}
+
+impl Progress {
+    /// A bar when stderr is a terminal and `quiet` is false; plain lines otherwise.
+    /// `total` counts the images this run has to make.
+    pub(crate) fn new(total: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total);
+            let style = ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} images  {per_sec}  ETA {eta}  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        });
+        Progress {
+            bar,
+            total,
+            counts: Mutex::new(Counts::default()),
+        }
+    }
+
+    /// Prints a line without tearing the bar.
+    pub(crate) fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("imagegate: {text}")),
+            None => eprintln!("imagegate: {text}"),
+        }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Counts)) -> Option<String> {
+        let mut counts = self.counts.lock().ok()?;
+        change(&mut counts);
+        let status = format!(
+            "done {}/{}, failed {}, remaining {}, spent ${:.3}",
+            counts.done,
+            self.total,
+            counts.failed_jobs,
+            self.total.saturating_sub(counts.done),
+            counts.spent_usd
+        );
+        if let Some(bar) = &self.bar {
+            bar.set_position(counts.done);
+            let throttled = counts
+                .throttled
+                .as_deref()
+                .map_or_else(String::new, |t| format!("  {t}"));
+            bar.set_message(format!(
+                "failed {}  ${:.3}{throttled}",
+                counts.failed_jobs, counts.spent_usd
+            ));
+        }
+        Some(status)
+    }
+
+    /// One image is on disk.
+    pub(crate) fn written(&self, path: &Path, target: &str, cost_usd: f64) {
+        let status = self.update(|c| {
+            c.done += 1;
+            c.spent_usd += cost_usd;
+            c.throttled = None;
+        });
+        if self.bar.is_none()
+            && let Some(status) = status
+        {
+            self.line(&format!(
+                "wrote {} via {target} (${cost_usd:.3}) [{status}]",
+                path.display()
+            ));
+        }
+    }
+
+    /// One job stopped without all its images.
+    pub(crate) fn failed(&self, job: &str, line: usize, kind: &str, message: &str) {
+        let status = self.update(|c| c.failed_jobs += 1);
+        let status = status.map_or_else(String::new, |s| format!(" [{s}]"));
+        self.line(&format!(
+            "job {job} (line {line}) failed: {kind}: {message}{status}"
+        ));
+    }
+
+    /// Why nothing is being sent right now ("waiting 41 s: proj-a RPM"), or `None` when
+    /// calls flow again.
+    pub(crate) fn throttled(&self, why: Option<String>) {
+        if self.bar.is_none()
+            && let Some(why) = &why
+        {
+            self.line(why);
+        }
+        self.update(|c| c.throttled = why);
+    }
+
+    /// Removes the bar before the summary is printed.
+    pub(crate) fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

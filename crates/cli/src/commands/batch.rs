@@ -1,0 +1,397 @@
+//! `imagegate batch INPUT --out DIR`: many prompts to image files, resumable (docs/batch.md).
+//!
+//! This file wires the flags to the building blocks `generate` uses (provider selection, the
+//! router, the quota gate, the price table); the work itself is in `crate::batch`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use imagegate_core::quota::PoolConfig;
+use imagegate_core::{GenerateRequest, ImageProvider, Priority};
+use serde::Serialize;
+
+use crate::batch::estimate::{TimeEstimate, time_for};
+use crate::batch::input::{Job, Malformed, detect, parse};
+use crate::batch::journal::{FILE_NAME, JobHistory, Journal, Replay};
+use crate::batch::runner::{Backend, Settings, run as run_jobs, written_count};
+use crate::batch::summary::Summary;
+use crate::config::{Config, ProviderConfig};
+use crate::failure::Failure;
+use crate::gate::QuotaGate;
+use crate::providers::{Selected, select};
+use crate::routes::build_router;
+use crate::state::pool_for;
+
+/// Arguments of `imagegate batch`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The jobs: a text file (one prompt per line; blank and `#` lines skipped) or JSONL (one
+    /// object per line: prompt, id, n, size, aspect_ratio, model, seed, references, output).
+    #[arg(value_name = "INPUT")]
+    input: PathBuf,
+
+    /// The output directory (created if needed); it also holds the journal.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+
+    /// Jobs in flight at once.
+    #[arg(long, default_value_t = 4, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    concurrency: u32,
+
+    /// A configured route (default: `default_route` when no --provider is given).
+    #[arg(long, value_name = "NAME", conflicts_with = "provider")]
+    route: Option<String>,
+
+    /// The provider, by its configured name (as `generate --provider`).
+    #[arg(long, value_name = "NAME")]
+    provider: Option<String>,
+
+    /// The model for jobs that do not name one (default: the provider's).
+    #[arg(long, value_name = "MODEL")]
+    model: Option<String>,
+
+    /// Stop starting calls when the spend (price-table estimate per call, the provider's
+    /// reported cost once known) would pass this many US dollars.
+    #[arg(long, value_name = "USD", value_parser = parse_usd)]
+    max_cost: Option<f64>,
+
+    /// Queue priority through a route: interactive or background.
+    #[arg(long, default_value = "background", value_parser = parse_priority)]
+    priority: Priority,
+
+    /// Count images, estimate cost and time; send nothing, write nothing.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Print one JSON object on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+
+    /// After Ctrl-C, how long the calls in flight may take to finish.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    grace: Duration,
+}
+
+fn parse_usd(text: &str) -> Result<f64, String> {
+    match text.trim().trim_start_matches('$').parse::<f64>() {
+        Ok(usd) if usd.is_finite() && usd >= 0.0 => Ok(usd),
+        _ => Err(format!(
+            "`{text}` is not an amount of US dollars (e.g. 2.50)"
+        )),
+    }
+}
+
+fn parse_priority(text: &str) -> Result<Priority, String> {
+    text.parse()
+        .map_err(|e: imagegate_core::Error| e.message().to_owned())
+}
+
+/// What `--dry-run --json` prints.
+#[derive(Debug, Serialize)]
+struct DryRun<'a> {
+    dry_run: bool,
+    jobs: usize,
+    images: u64,
+    images_already_done: u64,
+    estimated_cost_usd: f64,
+    unpriced_models: Vec<String>,
+    estimated_time: TimeEstimate,
+    malformed_lines: &'a [Malformed],
+}
+
+/// Runs the command.
+///
+/// # Errors
+/// [`Failure::Usage`] (exit 2) for unreadable input, no valid line, bad configuration;
+/// [`Failure::Io`] (exit 1) when any job did not produce its images.
+pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(&args.input)
+        .map_err(|e| Failure::usage(format!("cannot read INPUT {}: {e}", args.input.display())))?;
+    let base = args
+        .input
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let parsed = parse(&text, detect(&args.input, &text), &base);
+    for line in &parsed.malformed {
+        eprintln!(
+            "imagegate: {}:{}: skipped: {}",
+            args.input.display(),
+            line.line,
+            line.reason
+        );
+    }
+    if parsed.jobs.is_empty() {
+        return Err(Failure::usage(format!(
+            "{} has no valid job{}",
+            args.input.display(),
+            if parsed.malformed.is_empty() {
+                ""
+            } else {
+                " (every line was skipped)"
+            }
+        )));
+    }
+
+    let route = args.route.clone().or_else(|| {
+        args.provider
+            .is_none()
+            .then(|| config.default_route.clone())
+            .flatten()
+    });
+    let (backend, pools) = match &route {
+        Some(route) => (
+            Backend::Router(build_router(config, route)?),
+            route_pools(config, route)?,
+        ),
+        None => {
+            let Selected {
+                name,
+                provider,
+                config: provider_config,
+            } = select(config, args.provider.as_deref())?;
+            let model = args
+                .model
+                .clone()
+                .unwrap_or_else(|| provider.default_model().to_owned());
+            let pools = pool_for(&name, &provider_config, &model)?
+                .into_iter()
+                .collect();
+            let gate = if args.dry_run {
+                None
+            } else {
+                QuotaGate::open(config, &name, &provider_config, &model)?.map(Box::new)
+            };
+            (
+                Backend::Provider {
+                    name,
+                    provider,
+                    gate,
+                },
+                pools,
+            )
+        }
+    };
+
+    let journal_path = args.out.join(FILE_NAME);
+    let replay = Replay::read(&journal_path).map_err(Failure::usage)?;
+    if replay.unreadable_lines > 0 {
+        eprintln!(
+            "imagegate: note: {} unreadable line(s) in {} skipped (a line torn by a crash)",
+            replay.unreadable_lines,
+            journal_path.display()
+        );
+    }
+    let jobs: Vec<(Job, JobHistory)> = parsed
+        .jobs
+        .iter()
+        .map(|job| {
+            let history = replay.jobs.get(&job.key).cloned().unwrap_or_default();
+            (job.clone(), history)
+        })
+        .collect();
+    let images_planned: u64 = jobs.iter().map(|(job, _)| u64::from(job.n)).sum();
+    let already: u64 = jobs
+        .iter()
+        .map(|(job, history)| written_count(history).min(u64::from(job.n)))
+        .sum();
+    let pending: Vec<(Job, JobHistory)> = jobs
+        .into_iter()
+        .filter(|(job, history)| written_count(history) < u64::from(job.n))
+        .collect();
+
+    if args.dry_run {
+        return dry_run(
+            config,
+            &args,
+            &backend,
+            &pools,
+            &pending,
+            already,
+            &parsed.malformed,
+        );
+    }
+
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| Failure::usage(format!("cannot create --out {}: {e}", args.out.display())))?;
+    let journal = Journal::open(&args.out).map_err(Failure::usage)?;
+    let summary = Summary {
+        out_dir: args.out.clone(),
+        journal: journal.path().to_path_buf(),
+        jobs: parsed.jobs.len(),
+        images_planned,
+        images_already_done: already,
+        malformed_lines: parsed.malformed.clone(),
+        ..Summary::default()
+    };
+    let settings = Settings {
+        out_dir: args.out.clone(),
+        concurrency: usize::try_from(args.concurrency).unwrap_or(1),
+        max_cost_usd: args.max_cost,
+        priority: args.priority,
+        grace: args.grace,
+        model: args.model.clone(),
+    };
+    let mut summary = run_jobs(
+        backend,
+        journal,
+        config.price_table(),
+        settings,
+        pending,
+        summary,
+    )
+    .await?;
+    if !summary.complete() {
+        summary.resume = Some(resume_command());
+    }
+    if args.json {
+        let text = serde_json::to_string(&summary)
+            .map_err(|e| Failure::io(format!("cannot render JSON: {e}")))?;
+        println!("{text}");
+    } else {
+        print!("{}", summary.text());
+    }
+    if summary.interrupted {
+        eprintln!(
+            "imagegate: interrupted; everything done is recorded in {}. To resume, run the \
+             same command again: {}",
+            summary.journal.display(),
+            resume_command()
+        );
+    }
+    if summary.complete() {
+        Ok(())
+    } else {
+        Err(Failure::io(format!(
+            "{} job(s) of {} did not produce all their images (the others are kept)",
+            summary.failed.len(),
+            summary.jobs
+        )))
+    }
+}
+
+/// The pools a route's targets draw on, resolved from the configuration alone.
+fn route_pools(config: &Config, route: &str) -> Result<Vec<PoolConfig>, Failure> {
+    let mut pools = Vec::new();
+    let Some(route_config) = config.routes.get(route) else {
+        return Ok(pools);
+    };
+    for entry in &route_config.targets {
+        let (name, model) = match entry.split_once(':') {
+            Some((name, model)) => (name, Some(model.to_owned())),
+            None => (entry.as_str(), None),
+        };
+        let provider_config = config
+            .providers
+            .get(name)
+            .cloned()
+            .unwrap_or_else(ProviderConfig::default);
+        let model = model
+            .or_else(|| provider_config.model.clone())
+            .or_else(|| {
+                provider_config
+                    .kind_for(name)
+                    .map(|kind| kind.default_model().to_owned())
+            })
+            .unwrap_or_default();
+        pools.extend(pool_for(name, &provider_config, &model)?);
+    }
+    Ok(pools)
+}
+
+fn dry_run(
+    config: &Config,
+    args: &Args,
+    backend: &Backend,
+    pools: &[PoolConfig],
+    pending: &[(Job, JobHistory)],
+    already: u64,
+    malformed: &[Malformed],
+) -> Result<(), Failure> {
+    let provider: &dyn ImageProvider = match backend {
+        Backend::Router(router) => router,
+        Backend::Provider { provider, .. } => provider.as_ref(),
+    };
+    let prices = config.price_table();
+    let mut images = 0;
+    let mut cost = 0.0;
+    let mut unpriced = std::collections::BTreeSet::new();
+    for (job, history) in pending {
+        let remaining = u64::from(job.n) - written_count(history);
+        images += remaining;
+        let model = job
+            .model
+            .clone()
+            .or_else(|| args.model.clone())
+            .unwrap_or_else(|| provider.default_model().to_owned());
+        let mut call = GenerateRequest::new(job.prompt.clone()).with_count(1);
+        if let Some(size) = job.size {
+            call = call.with_size(size);
+        }
+        match prices.estimate(&call, &model, false) {
+            #[allow(clippy::cast_precision_loss)]
+            Some(per_call) => cost += per_call * remaining as f64,
+            None => {
+                unpriced.insert(model);
+            }
+        }
+    }
+    let time = time_for(images, pools);
+    let report = DryRun {
+        dry_run: true,
+        jobs: pending.len(),
+        images,
+        images_already_done: already,
+        estimated_cost_usd: cost,
+        unpriced_models: unpriced.into_iter().collect(),
+        estimated_time: time,
+        malformed_lines: malformed,
+    };
+    if args.json {
+        let text = serde_json::to_string(&report)
+            .map_err(|e| Failure::io(format!("cannot render JSON: {e}")))?;
+        println!("{text}");
+        return Ok(());
+    }
+    println!(
+        "dry run: {} job(s) to run, {} image(s) to make ({} already done)",
+        report.jobs, report.images, report.images_already_done
+    );
+    println!(
+        "estimated cost: ${:.3} (price table, per call)",
+        report.estimated_cost_usd
+    );
+    if !report.unpriced_models.is_empty() {
+        println!(
+            "  no price for: {} (counted as free)",
+            report.unpriced_models.join(", ")
+        );
+    }
+    match report.estimated_time.seconds {
+        Some(seconds) => println!(
+            "estimated time: {} ({})",
+            humantime::format_duration(Duration::from_secs_f64(seconds.ceil())),
+            report.estimated_time.method
+        ),
+        None => println!("estimated time: {}", report.estimated_time.method),
+    }
+    Ok(())
+}
+
+/// The command line that resumes this run: the same one.
+fn resume_command() -> String {
+    std::env::args()
+        .map(|arg| {
+            if arg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:=@".contains(c))
+            {
+                arg
+            } else {
+                format!("'{}'", arg.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
