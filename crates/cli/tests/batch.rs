@@ -378,7 +378,7 @@ fn imagegate_testkit_png() -> Vec<u8> {
 async fn dry_run_estimates_and_sends_and_writes_nothing() {
     let server = server(Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
-    prompts(dir.path(), 6);
+    prompts(dir.path(), 25);
     std::fs::write(
         dir.path().join("imagegate.toml"),
         "[providers.gemini.quota.models.\"gemini-2.5-flash-image\"]\nrpm = 10\n",
@@ -387,11 +387,22 @@ async fn dry_run_estimates_and_sends_and_writes_nothing() {
     let output = run(dir.path(), &server, batch_args(&["--dry-run", "--json"])).await;
     assert!(output.status.success(), "{}", stderr(&output));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(report["images"], 6);
+    assert_eq!(report["images"], 25);
     let cost = report["estimated_cost_usd"].as_f64().unwrap();
-    assert!((cost - 6.0 * 0.039).abs() < 1e-9, "{report}");
-    assert_eq!(report["estimated_time"]["images_per_minute"], 10);
-    assert_eq!(report["estimated_time"]["seconds"], 36.0);
+    assert!((cost - 25.0 * 0.039).abs() < 1e-9, "{report}");
+    // The simple bound: 25 images at 10 a minute wait for two more minute windows.
+    assert_eq!(report["bound"]["images_per_minute"], 10);
+    assert_eq!(report["bound"]["seconds"], 120.0);
+    // The simulator's engine, with latency, takes at least that long, and not absurdly more.
+    let simulated = report["estimated_time_s"].as_f64().unwrap();
+    assert!((120.0..600.0).contains(&simulated), "{report}");
+    assert_eq!(report["simulation"]["failed"], 0, "{report}");
+    assert!(
+        report["time_method"]
+            .as_str()
+            .unwrap()
+            .contains("simulator")
+    );
     assert_eq!(requests(&server).await, 0);
     assert!(!dir.path().join("out").exists(), "nothing written");
 }

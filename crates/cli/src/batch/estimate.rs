@@ -1,16 +1,154 @@
 //! The dry run's time estimate, from the configured limits of the pools the batch draws on.
 //!
-//! A deliberately simple bound, not the simulator: each call makes one image, so the pools
-//! together make at most `sum over pools of min(rpm, ipm)` images a minute, and at most
-//! `sum of rpd` a day. The estimate is `images / per-minute capacity` (plus whole days when the
-//! daily limits are the tighter bound). Upstream latency, 429s and `--concurrency` are not in
+//! Two numbers. [`simulated`] runs the simulator's engine (`imagegate_sim::run`, the
+//! `imagegate` strategy: the router over the targets) in paused time on a scenario made from
+//! the configuration: the true upstream pools are the configured limits, every image one job
+//! arriving at once, `--concurrency` jobs in flight, and an ASSUMED upstream latency
+//! ([`ASSUMED_LATENCY`]) since a dry run has no measurement. [`time_for`] is the simple bound
+//! it is checked against (a lower bound), and the fallback when the engine cannot model a target (the mock
+//! provider): each call makes one image, so the pools together make at most
+//! `sum over pools of min(rpm, ipm)` images a minute and `sum of rpd` a day; the bound is the
+//! minute windows (and day resets) the images must wait for. Upstream latency, 429s and `--concurrency` are not in
 //! it: with few calls in flight and slow answers, the real run is slower. A pool with no
 //! configured per-minute limit leaves the time unbounded by configuration, and it says so.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use imagegate_core::quota::PoolConfig;
+use imagegate_sim::{Scenario, StrategyName};
+use jiff::Timestamp;
 use serde::Serialize;
+
+/// The upstream latency the simulation assumes (uniform range): Gemini image calls commonly
+/// take 8 to 20 seconds.
+pub(crate) const ASSUMED_LATENCY: &str = "8s..20s";
+
+/// One target the batch may send to: the pool it draws on and its model.
+#[derive(Debug, Clone)]
+pub(crate) struct PlannedTarget {
+    pub pool: PoolConfig,
+    pub model: String,
+}
+
+/// The simulator's estimate.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Simulated {
+    /// Simulated seconds from the start to the last image.
+    pub seconds: f64,
+    pub upstream_calls: u64,
+    pub upstream_429: u64,
+    /// Images the simulation could not make (e.g. a day limit of 0).
+    pub failed: u64,
+    pub method: String,
+}
+
+/// Runs the simulator's engine over `images` one-image jobs on `targets` (in route order).
+///
+/// # Errors
+/// Why the engine cannot model this configuration (a provider it does not simulate, a
+/// scenario it refuses); the caller falls back to [`time_for`].
+pub(crate) fn simulated(
+    images: u64,
+    targets: &[PlannedTarget],
+    concurrency: usize,
+) -> Result<Simulated, String> {
+    if images == 0 || targets.is_empty() {
+        return Err("nothing to simulate".to_owned());
+    }
+    let text = scenario_text(images, targets, concurrency)?;
+    let scenario = Scenario::parse(Path::new("dry-run.toml"), &text).map_err(|e| e.to_string())?;
+    let run = imagegate_sim::run(&scenario, StrategyName::Imagegate)?;
+    let report = run.report;
+    Ok(Simulated {
+        seconds: report.makespan_s,
+        upstream_calls: report.upstream_calls,
+        upstream_429: report.upstream_429,
+        failed: report.failed,
+        method: format!(
+            "the simulator's engine (imagegate strategy) over {images} one-image job(s), \
+             --concurrency {concurrency}, the configured limits as the true quotas, an assumed \
+             upstream latency of {ASSUMED_LATENCY} and no 503s"
+        ),
+    })
+}
+
+/// The scenario TOML (docs/simulate.md) for this batch.
+fn scenario_text(
+    images: u64,
+    targets: &[PlannedTarget],
+    concurrency: usize,
+) -> Result<String, String> {
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
+    let mut text = format!(
+        "name = \"batch dry run\"\nstart = {}\nseed = 0\n\n[workload]\njobs = {images}\n\
+         arrival = \"burst\"\ndeadline = \"3650days\"\n\n[upstream]\nlatency = {}\n\
+         overload_rate = 0.0\n",
+        quote(&Timestamp::now().to_string()),
+        quote(ASSUMED_LATENCY)
+    );
+    let mut pools: BTreeMap<String, &PoolConfig> = BTreeMap::new();
+    for target in targets {
+        let provider = target.pool.id.provider.as_str();
+        if provider != "gemini" && provider != "openrouter" {
+            return Err(format!("the simulator does not model `{provider}` targets"));
+        }
+        pools
+            .entry(target.pool.id.to_string())
+            .or_insert(&target.pool);
+    }
+    let limits = |pool: &PoolConfig| {
+        let mut out = Vec::new();
+        for (key, value) in [
+            ("rpm", pool.limits.rpm),
+            ("rpd", pool.limits.rpd),
+            ("ipm", pool.limits.ipm),
+            ("tpm", pool.limits.tpm),
+        ] {
+            if let Some(value) = value {
+                out.push(format!("{key} = {value}"));
+            }
+        }
+        out
+    };
+    for pool in pools.values() {
+        let mut models: Vec<String> = pool.models.clone();
+        for target in targets.iter().filter(|t| t.pool.id == pool.id) {
+            if !models.contains(&target.model) {
+                models.push(target.model.clone());
+            }
+        }
+        let models: Vec<String> = models.iter().map(|m| quote(m)).collect();
+        text.push_str(&format!(
+            "\n[[upstream.pool]]\nprovider = {}\nproject = {}\nmodels = [{}]\n",
+            quote(&pool.id.provider),
+            quote(&pool.id.project),
+            models.join(", ")
+        ));
+        for line in limits(pool) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+    }
+    text.push_str(&format!(
+        "\n[client]\nconcurrency = {}\n",
+        concurrency.max(1)
+    ));
+    for target in targets {
+        let known = limits(&target.pool);
+        text.push_str(&format!(
+            "\n[[client.target]]\nprovider = {}\nproject = {}\nmodel = {}\npool = {}\n",
+            quote(&target.pool.id.provider),
+            quote(&target.pool.id.project),
+            quote(&target.model),
+            quote(&target.pool.id.pool),
+        ));
+        if !known.is_empty() {
+            text.push_str(&format!("limits = {{ {} }}\n", known.join(", ")));
+        }
+    }
+    Ok(text)
+}
 
 /// The estimated time and how it was computed.
 #[derive(Debug, Clone, Serialize)]
@@ -52,23 +190,26 @@ pub(crate) fn time_for(images: u64, pools: &[PoolConfig]) -> TimeEstimate {
             ),
         };
     };
+    // Per-minute windows: the first `per_minute` images go at once, each further batch of
+    // them waits for the next window. Daily limits: each full day's quota waits for a reset.
+    let (days, last_day) = match per_day.filter(|d| *d > 0 && images > *d) {
+        Some(per_day) => {
+            let days = (images - 1) / per_day;
+            (days, images - days * per_day)
+        }
+        None => (0, images),
+    };
+    let windows = last_day.div_ceil(per_minute).saturating_sub(1);
     #[allow(clippy::cast_precision_loss)]
-    let mut seconds = images as f64 * 60.0 / per_minute as f64;
+    let seconds = days as f64 * 86_400.0 + windows as f64 * 60.0;
     let mut method = format!(
-        "{images} image(s) at {per_minute} a minute (one image per call; the sum over pools \
-         {} of min(RPM, IPM)); latency and 429s not counted",
+        "a lower bound from the limits alone: {images} image(s) at {per_minute} a minute (one \
+         image per call; the sum over pools {} of min(RPM, IPM)), so {windows} more minute \
+         window(s) to wait for; latency and 429s not counted",
         names.join(", ")
     );
-    if let Some(per_day) = per_day.filter(|d| *d > 0 && images > *d) {
-        // Each full day's quota used up waits for the next day.
-        let full_days = (images - 1) / per_day;
-        #[allow(clippy::cast_precision_loss)]
-        {
-            seconds += full_days as f64 * 86_400.0;
-        }
-        method.push_str(&format!(
-            "; {per_day} a day in all, so {full_days} daily reset(s) to wait for"
-        ));
+    if days > 0 {
+        method.push_str(&format!("; {days} daily reset(s) to wait for"));
     }
     TimeEstimate {
         seconds: Some(seconds),
@@ -99,15 +240,57 @@ mod tests {
     #[test]
     fn pools_add_up_and_a_shared_pool_counts_once() {
         let a = pool("a", Some(10), None);
-        let estimate = time_for(60, &[a.clone(), a, pool("b", Some(20), None)]);
+        let estimate = time_for(61, &[a.clone(), a, pool("b", Some(20), None)]);
         assert_eq!(estimate.images_per_minute, Some(30));
-        assert_eq!(estimate.seconds, Some(120.0));
+        assert_eq!(
+            estimate.seconds,
+            Some(120.0),
+            "30 now, 30 a minute later, 1 after two"
+        );
+        assert_eq!(
+            time_for(30, &[pool("c", Some(30), None)]).seconds,
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn the_simulator_paces_a_limited_pool() {
+        let target = PlannedTarget {
+            pool: pool("a", Some(10), None),
+            model: "m".to_owned(),
+        };
+        let sim = simulated(20, std::slice::from_ref(&target), 4).unwrap();
+        assert_eq!(sim.failed, 0, "{sim:?}");
+        assert!(
+            sim.seconds >= 60.0,
+            "20 images at 10 RPM take over a minute: {sim:?}"
+        );
+        assert!(sim.seconds < 300.0, "{sim:?}");
+        assert!(
+            simulated(
+                1,
+                &[PlannedTarget {
+                    pool: PoolConfig::new(
+                        PoolId::new("mock", "p", "m"),
+                        Limits::NONE,
+                        PACIFIC.clone()
+                    ),
+                    model: "m".into()
+                }],
+                1
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn daily_limits_add_resets_and_no_rpm_is_unbounded() {
         let estimate = time_for(250, &[pool("a", Some(100), Some(100))]);
-        assert_eq!(estimate.seconds, Some(150.0 + 2.0 * 86_400.0));
+        assert_eq!(
+            estimate.seconds,
+            Some(2.0 * 86_400.0),
+            "100, 100, then 50 at once"
+        );
         assert_eq!(time_for(5, &[pool("a", None, None)]).seconds, None);
     }
 }

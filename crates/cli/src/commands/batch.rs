@@ -6,11 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use imagegate_core::quota::PoolConfig;
 use imagegate_core::{GenerateRequest, ImageProvider, Priority};
 use serde::Serialize;
 
-use crate::batch::estimate::{TimeEstimate, time_for};
+use crate::batch::estimate::{PlannedTarget, Simulated, TimeEstimate, simulated, time_for};
 use crate::batch::input::{Job, Malformed, detect, parse};
 use crate::batch::journal::{FILE_NAME, JobHistory, Journal, Replay};
 use crate::batch::runner::{Backend, Settings, run as run_jobs, written_count};
@@ -96,7 +95,13 @@ struct DryRun<'a> {
     images_already_done: u64,
     estimated_cost_usd: f64,
     unpriced_models: Vec<String>,
-    estimated_time: TimeEstimate,
+    /// The simulator's makespan when it could run, else the simple bound's (null: unbounded).
+    estimated_time_s: Option<f64>,
+    /// How `estimated_time_s` was computed.
+    time_method: String,
+    simulation: Option<Simulated>,
+    /// The simple capacity bound (images / per-minute capacity of the pools).
+    bound: TimeEstimate,
     malformed_lines: &'a [Malformed],
 }
 
@@ -157,6 +162,10 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
                 .unwrap_or_else(|| provider.default_model().to_owned());
             let pools = pool_for(&name, &provider_config, &model)?
                 .into_iter()
+                .map(|pool| PlannedTarget {
+                    pool,
+                    model: model.clone(),
+                })
                 .collect();
             let gate = if args.dry_run {
                 None
@@ -271,8 +280,8 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
     }
 }
 
-/// The pools a route's targets draw on, resolved from the configuration alone.
-fn route_pools(config: &Config, route: &str) -> Result<Vec<PoolConfig>, Failure> {
+/// A route's targets and their pools, resolved from the configuration alone.
+fn route_pools(config: &Config, route: &str) -> Result<Vec<PlannedTarget>, Failure> {
     let mut pools = Vec::new();
     let Some(route_config) = config.routes.get(route) else {
         return Ok(pools);
@@ -295,7 +304,9 @@ fn route_pools(config: &Config, route: &str) -> Result<Vec<PoolConfig>, Failure>
                     .map(|kind| kind.default_model().to_owned())
             })
             .unwrap_or_default();
-        pools.extend(pool_for(name, &provider_config, &model)?);
+        pools.extend(
+            pool_for(name, &provider_config, &model)?.map(|pool| PlannedTarget { pool, model }),
+        );
     }
     Ok(pools)
 }
@@ -304,7 +315,7 @@ fn dry_run(
     config: &Config,
     args: &Args,
     backend: &Backend,
-    pools: &[PoolConfig],
+    targets: &[PlannedTarget],
     pending: &[(Job, JobHistory)],
     already: u64,
     malformed: &[Malformed],
@@ -337,7 +348,20 @@ fn dry_run(
             }
         }
     }
-    let time = time_for(images, pools);
+    let pools: Vec<_> = targets.iter().map(|t| t.pool.clone()).collect();
+    let bound = time_for(images, &pools);
+    let concurrency = usize::try_from(args.concurrency).unwrap_or(1);
+    let simulation = match simulated(images, targets, concurrency) {
+        Ok(simulation) => Some(simulation),
+        Err(why) => {
+            tracing::info!(%why, "dry run: no simulation; using the simple bound");
+            None
+        }
+    };
+    let (estimated_time_s, time_method) = match &simulation {
+        Some(sim) => (Some(sim.seconds), sim.method.clone()),
+        None => (bound.seconds, bound.method.clone()),
+    };
     let report = DryRun {
         dry_run: true,
         jobs: pending.len(),
@@ -345,7 +369,10 @@ fn dry_run(
         images_already_done: already,
         estimated_cost_usd: cost,
         unpriced_models: unpriced.into_iter().collect(),
-        estimated_time: time,
+        estimated_time_s,
+        time_method,
+        simulation,
+        bound,
         malformed_lines: malformed,
     };
     if args.json {
@@ -368,13 +395,25 @@ fn dry_run(
             report.unpriced_models.join(", ")
         );
     }
-    match report.estimated_time.seconds {
+    match report.estimated_time_s {
         Some(seconds) => println!(
             "estimated time: {} ({})",
             humantime::format_duration(Duration::from_secs_f64(seconds.ceil())),
-            report.estimated_time.method
+            report.time_method
         ),
-        None => println!("estimated time: {}", report.estimated_time.method),
+        None => println!("estimated time: {}", report.time_method),
+    }
+    if let Some(sim) = &report.simulation {
+        println!(
+            "  simulated: {} upstream call(s), {} 429(s), {} image(s) not made",
+            sim.upstream_calls, sim.upstream_429, sim.failed
+        );
+        if let Some(seconds) = report.bound.seconds {
+            println!(
+                "  lower bound from the limits alone: {}",
+                humantime::format_duration(Duration::from_secs_f64(seconds.ceil()))
+            );
+        }
     }
     Ok(())
 }
