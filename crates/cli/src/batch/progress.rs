@@ -31,10 +31,16 @@ impl Progress {
     pub(crate) fn new(total: u64) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total);
-            let style = ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} images  {per_sec}  ETA {eta}  {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let style =
+                ProgressStyle::with_template("{bar:30} {pos}/{len} done  {rate}  ETA {eta}  {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    // Images a minute: the unit quotas are counted in.
+                    .with_key(
+                        "rate",
+                        |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                            let _ = write!(out, "{:.1}/min", state.per_sec() * 60.0);
+                        },
+                    );
             bar.set_style(style);
             bar
         });
@@ -71,8 +77,10 @@ impl Progress {
                 .as_deref()
                 .map_or_else(String::new, |t| format!("  {t}"));
             bar.set_message(format!(
-                "failed {}  ${:.3}{throttled}",
-                counts.failed_jobs, counts.spent_usd
+                "failed {}  remaining {}  ${:.3}{throttled}",
+                counts.failed_jobs,
+                self.total.saturating_sub(counts.done),
+                counts.spent_usd
             ));
         }
         Some(status)
