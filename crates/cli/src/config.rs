@@ -108,6 +108,17 @@ pub(crate) struct RouteConfig {
 }
 
 impl Config {
+    /// The route a command sends through: `--route`, else `default_route` unless `--provider`
+    /// names a provider to call directly. `generate` and `batch` decide alike through this.
+    pub(crate) fn route_for(&self, route: Option<&str>, provider: Option<&str>) -> Option<String> {
+        route.map(str::to_owned).or_else(|| {
+            provider
+                .is_none()
+                .then(|| self.default_route.clone())
+                .flatten()
+        })
+    }
+
     /// The price table: the built-in figures with `[prices]` on top.
     pub(crate) fn price_table(&self) -> PriceTable {
         self.prices

@@ -139,12 +139,7 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         )));
     }
 
-    let route = args.route.clone().or_else(|| {
-        args.provider
-            .is_none()
-            .then(|| config.default_route.clone())
-            .flatten()
-    });
+    let route = config.route_for(args.route.as_deref(), args.provider.as_deref());
     let (backend, pools) = match &route {
         Some(route) => (
             Backend::Router(build_router(config, route)?),

@@ -132,12 +132,7 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
 
     // A route goes through the router (throttling, fallback, retries); a provider is called
     // directly behind the quota gate.
-    let route = args.route.clone().or_else(|| {
-        args.provider
-            .is_none()
-            .then(|| config.default_route.clone())
-            .flatten()
-    });
+    let route = config.route_for(args.route.as_deref(), args.provider.as_deref());
     let (name, provider, provider_config) = match &route {
         Some(route) => {
             let router = build_router(config, route)?;
