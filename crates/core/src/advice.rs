@@ -1,15 +1,23 @@
 //! What to do about an [`Error`]: one sentence per kind, filled with the error's own facts.
 //!
 //! Kept apart from the error type so the wording (what a person reads in `diagnose`, `generate`
-//! and batch summaries) lives in one place.
+//! and batch summaries) lives in one place. The method [`Error::advice`] is defined here, so
+//! this module imports `error` and `error` imports nothing of it: no loop between them.
 
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
 use crate::quota::PACIFIC;
 
+impl Error {
+    /// What a person (or the router) should do about it: one sentence.
+    pub fn advice(&self) -> String {
+        advice(self)
+    }
+}
+
 /// The advice for `error`.
-pub(crate) fn advice(error: &Error) -> String {
+fn advice(error: &Error) -> String {
     let project = error
         .project()
         .map(|p| format!("project {p}"))

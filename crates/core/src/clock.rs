@@ -29,7 +29,7 @@ pub trait Clock: fmt::Debug + Send + Sync {
 
     /// Waits until `at` on this clock (returns at once when `at` is not in the future).
     async fn sleep_until(&self, at: Timestamp) {
-        let wait = crate::hints::until(self.now(), at);
+        let wait = span(self.now(), at);
         if !wait.is_zero() {
             self.sleep(wait).await;
         }
@@ -47,6 +47,22 @@ impl<C: Clock + ?Sized> Clock for Arc<C> {
     async fn sleep_until(&self, at: Timestamp) {
         (**self).sleep_until(at).await;
     }
+}
+
+/// The time from `from` to `to`, zero when `to` is not later: general arithmetic between two
+/// instants (an entry's age, a wait, how long a call took), not clamped.
+///
+/// [`crate::hints::until`] is the clamped twin for delays an upstream asks for, where anything
+/// beyond the longest day is a broken hint; an age or a wait computed by us can be longer (a
+/// cache entry 48 hours old is 48 hours old).
+pub fn span(from: Timestamp, to: Timestamp) -> Duration {
+    let nanos = to.as_nanosecond().saturating_sub(from.as_nanosecond());
+    if nanos <= 0 {
+        return Duration::ZERO;
+    }
+    let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
+    let sub = u32::try_from(nanos % 1_000_000_000).unwrap_or(0);
+    Duration::new(secs, sub)
 }
 
 /// Adds a std duration to an instant, saturating at the end of time.
@@ -193,6 +209,18 @@ mod tests {
             clock.sleeps(),
             [Duration::from_secs(2), Duration::from_secs(58)]
         );
+    }
+
+    #[test]
+    fn span_is_not_clamped_and_never_negative() {
+        let two_days = span(at("2026-11-20T10:00:00Z"), at("2026-11-22T10:00:00.5Z"));
+        assert_eq!(two_days, Duration::from_millis(48 * 3_600_000 + 500));
+        assert_eq!(
+            span(at("2026-11-22T10:00:00Z"), at("2026-11-20T10:00:00Z")),
+            Duration::ZERO
+        );
+        let far = span(Timestamp::MIN, Timestamp::MAX);
+        assert!(far > Duration::from_secs(100 * 365 * 86_400));
     }
 
     #[tokio::test(start_paused = true)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::quota::Dimension;
+use crate::dimension::Dimension;
 
 /// The workspace-wide result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -338,11 +338,6 @@ impl Error {
     /// The quota facts (empty when the upstream named none).
     pub fn quota(&self) -> &QuotaFacts {
         &self.0.quota
-    }
-
-    /// What a person (or the router) should do about it: one sentence.
-    pub fn advice(&self) -> String {
-        crate::advice::advice(self)
     }
 }
 

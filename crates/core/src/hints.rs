@@ -75,10 +75,11 @@ pub fn epoch_reset(text: &str) -> Option<Timestamp> {
     Timestamp::from_millisecond(millis as i64).ok()
 }
 
-/// The time from `now` until `at`, clamped (an instant in the past gives zero).
+/// The delay from `now` until `at` as a retry hint: clamped into `0..=MAX_RETRY_HINT` (an
+/// instant in the past gives zero). For an upstream's reset instant; general arithmetic
+/// between instants uses [`crate::clock::span`], which is not clamped.
 pub fn until(now: Timestamp, at: Timestamp) -> Duration {
-    let seconds = (at.as_millisecond() - now.as_millisecond()) as f64 / 1_000.0;
-    clamp_seconds(seconds).unwrap_or(Duration::ZERO)
+    crate::clock::span(now, at).min(MAX_RETRY_HINT)
 }
 
 /// "Please retry in 40.609213465s." or "... retry in 796.434735ms" inside an error message.

@@ -18,6 +18,7 @@
 
 mod advice;
 pub mod clock;
+mod dimension;
 mod error;
 pub mod hints;
 mod image;

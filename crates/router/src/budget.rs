@@ -1,6 +1,7 @@
 //! The spending limit: at most so many US dollars per run and per UTC day, checked (and
 //! reserved) before a call is sent, from the price table's estimate.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use jiff::Timestamp;
@@ -52,6 +53,8 @@ struct Spent {
 pub(crate) struct Ledger {
     budget: Budget,
     spent: Mutex<Spent>,
+    /// Set once a call was refused: the caller (a batch) stops starting work.
+    refused: AtomicBool,
 }
 
 fn day_start(now: Timestamp) -> Timestamp {
@@ -66,22 +69,17 @@ impl Ledger {
         Ledger {
             budget,
             spent: Mutex::new(Spent::default()),
+            refused: AtomicBool::new(false),
         }
-    }
-
-    pub(crate) fn is_limited(&self) -> bool {
-        self.budget.per_run_usd.is_some() || self.budget.per_day_usd.is_some()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Spent> {
         self.spent.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Reserves `price` if it fits both limits at `now`.
+    /// Reserves `price` if it fits both limits at `now`. Spend is counted with no limit too,
+    /// so [`spent_run`](Self::spent_run) is always what the run cost.
     pub(crate) fn reserve(&self, price: f64, now: Timestamp) -> Result<(), Refusal> {
-        if !self.is_limited() {
-            return Ok(());
-        }
         let today = day_start(now);
         let mut spent = self.lock();
         if spent.day_start != Some(today) {
@@ -93,6 +91,7 @@ impl Ledger {
         if let Some(limit) = self.budget.per_run_usd
             && spent.run + price > limit + EPSILON
         {
+            self.refused.store(true, Ordering::Release);
             return Err(Refusal {
                 scope: BudgetScope::Run,
                 limit,
@@ -102,6 +101,7 @@ impl Ledger {
         if let Some(limit) = self.budget.per_day_usd
             && spent.day + price > limit + EPSILON
         {
+            self.refused.store(true, Ordering::Release);
             return Err(Refusal {
                 scope: BudgetScope::Day,
                 limit,
@@ -115,12 +115,14 @@ impl Ledger {
 
     /// Replaces a reservation of `reserved` by what the call really cost.
     pub(crate) fn settle(&self, reserved: f64, actual: f64) {
-        if !self.is_limited() {
-            return;
-        }
         let mut spent = self.lock();
         spent.run = (spent.run - reserved + actual).max(0.0);
         spent.day = (spent.day - reserved + actual).max(0.0);
+    }
+
+    /// Whether a call was ever refused for the budget.
+    pub(crate) fn was_refused(&self) -> bool {
+        self.refused.load(Ordering::Acquire)
     }
 
     /// Total spent (and reserved) in this run.

@@ -87,7 +87,7 @@ impl Cache {
     pub(crate) async fn get(&self, key: &str, now: Timestamp) -> Option<GenerateResponse> {
         let bytes = tokio::fs::read(self.path(key)).await.ok()?;
         let entry: Entry = serde_json::from_slice(&bytes).ok()?;
-        let age = imagegate_core::hints::until(entry.created_at, now);
+        let age = imagegate_core::clock::span(entry.created_at, now);
         (age <= self.ttl && entry.created_at <= now).then_some(entry.response)
     }
 
@@ -147,5 +147,25 @@ mod tests {
         assert_ne!(k, Cache::key("other", &base));
         assert_ne!(k, Cache::key("default", &base.clone().with_seed(1)));
         assert_ne!(k, Cache::key("default", &base.clone().with_count(2)));
+    }
+
+    /// A TTL longer than the 25 hours a retry hint is clamped to: an entry 47 h old is still
+    /// good, one 49 h old has expired (the age is measured without the hint clamp).
+    #[tokio::test]
+    async fn a_48_hour_ttl_keeps_an_entry_for_48_hours_and_no_longer() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path(), Duration::from_secs(48 * 3_600));
+        let created: Timestamp = "2026-11-20T10:00:00Z".parse().unwrap();
+        let response = GenerateResponse::new(
+            Vec::new(),
+            imagegate_core::ServedBy::new("mock", "mock-image-1", None),
+        );
+        let key = Cache::key("default", &GenerateRequest::new("a cat"));
+        cache.put(&key, created, &response).await;
+        let hours = |h: u64| imagegate_core::clock::add(created, Duration::from_secs(h * 3_600));
+        assert!(cache.get(&key, hours(26)).await.is_some(), "past the 25 h clamp");
+        assert!(cache.get(&key, hours(47)).await.is_some());
+        assert!(cache.get(&key, hours(48)).await.is_some(), "exactly the TTL");
+        assert!(cache.get(&key, hours(49)).await.is_none(), "expired");
     }
 }

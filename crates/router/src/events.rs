@@ -123,13 +123,19 @@ pub enum Event {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ThrottleReason {
-    /// Every usable pool's window is full (or holds an upstream delay) until then.
+    /// Every usable pool's window is full (or holds an upstream delay or a backoff) until
+    /// then.
     QuotaWindow {
         /// The full dimension, when known.
         dimension: Option<Dimension>,
+        /// The pool that frees first.
+        pool: Option<PoolId>,
     },
     /// Every usable pool is parked for the day; the earliest reset is then.
-    DailyQuota,
+    DailyQuota {
+        /// The pool that resets first.
+        pool: Option<PoolId>,
+    },
     /// Backing off before retrying the same target after an unavailable/connect error.
     Backoff {
         /// The target.

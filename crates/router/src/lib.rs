@@ -39,19 +39,30 @@
 //! ```
 #![deny(missing_docs)]
 
+mod admit;
 pub mod backoff;
 mod budget;
 mod cache;
-mod decide;
+mod call;
+mod ctx;
 mod events;
+mod inner;
+mod linking;
+mod options;
 mod policy;
 mod queue;
 mod router;
+mod rules;
+mod send;
+mod serve;
 mod target;
+mod wait;
 
 pub use backoff::{Jitter, NoJitter, SeededJitter};
 pub use budget::Budget;
 pub use events::{BudgetScope, Event, ThrottleReason};
 pub use policy::Policy;
-pub use router::{DEFAULT_ROUTE, RequestOptions, Router, RouterBuilder};
+pub use options::{MaxWait, RequestOptions};
+pub use router::{Router, RouterBuilder};
+pub use serve::DEFAULT_ROUTE;
 pub use target::Target;

@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
+use crate::options::MaxWait;
+
 /// How the router reacts to errors and waits.
 ///
-/// The defaults follow the issue: unavailable/connect are retried twice on the same target
+/// The defaults: unavailable/connect are retried twice on the same target
 /// with full-jitter backoff (500 ms base, 30 s cap) before moving on; timeouts are not retried
 /// (the image may already have been billed); a target that is briefly rate limited is left for
 /// the next one at once (no waiting for a preferred target).
@@ -37,6 +39,10 @@ pub struct Policy {
     /// How long a request without a deadline may queue for capacity. `None` (the default):
     /// as long as it takes (a queue, not a failure).
     pub max_queue_wait: Option<Duration>,
+    /// How long a request may wait for capacity before failing at once with the instant it
+    /// returns, when its [`RequestOptions`](crate::RequestOptions) do not say. Default:
+    /// [`MaxWait::Unbounded`] (a queue).
+    pub max_wait: MaxWait,
 }
 
 impl Default for Policy {
@@ -50,6 +56,7 @@ impl Default for Policy {
             wait_for_preferred: Duration::ZERO,
             min_saving_usd: 0.0,
             max_queue_wait: None,
+            max_wait: MaxWait::Unbounded,
         }
     }
 }
@@ -90,6 +97,13 @@ impl Policy {
     #[must_use]
     pub fn with_max_queue_wait(mut self, max: Option<Duration>) -> Self {
         self.max_queue_wait = max;
+        self
+    }
+
+    /// Sets the maximum wait of requests whose options do not set one.
+    #[must_use]
+    pub fn with_max_wait(mut self, max_wait: MaxWait) -> Self {
+        self.max_wait = max_wait;
         self
     }
 

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,70 +11,20 @@ use async_trait::async_trait;
 use imagegate_core::quota::{PoolStatus, TokenEstimator};
 use imagegate_core::{
     Capabilities, Clock, Error, GenerateRequest, GenerateResponse, ImageProvider, MemoryQuotaStore,
-    PoolId, PriceTable, QuotaStore, Result,
+    PriceTable, QuotaStore, Result,
 };
-use jiff::Timestamp;
 use tokio::sync::{Notify, OnceCell, broadcast, mpsc};
 
 use crate::backoff::{Jitter, SeededJitter};
 use crate::budget::{Budget, Ledger};
 use crate::cache::Cache;
 use crate::events::{Event, Events};
+use crate::inner::Inner;
+use crate::options::RequestOptions;
 use crate::policy::Policy;
 use crate::queue::Gate;
+use crate::serve::DEFAULT_ROUTE;
 use crate::target::{Target, TargetState};
-
-/// The name of the route made of every target in the order they were added.
-pub const DEFAULT_ROUTE: &str = "default";
-
-/// Per-request options beyond the [`GenerateRequest`] itself.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RequestOptions {
-    /// Use the cache for this request: `None` follows the configuration (on when the router
-    /// has a cache), `Some(false)` bypasses it (neither read nor written), `Some(true)` uses it
-    /// when configured.
-    pub cache: Option<bool>,
-}
-
-impl RequestOptions {
-    /// Options with the cache on or off for this request.
-    pub fn with_cache(mut self, cache: bool) -> Self {
-        self.cache = Some(cache);
-        self
-    }
-}
-
-/// Everything the router shares between requests.
-#[derive(Debug)]
-pub(crate) struct Inner {
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) store: Arc<dyn QuotaStore>,
-    pub(crate) targets: Vec<TargetState>,
-    pub(crate) routes: HashMap<String, Vec<usize>>,
-    /// Distinct pools, each with its configuration (the first target naming it).
-    pub(crate) pools: Vec<imagegate_core::PoolConfig>,
-    pub(crate) configured: OnceCell<()>,
-    pub(crate) policy: Policy,
-    pub(crate) jitter: Arc<dyn Jitter>,
-    pub(crate) estimator: TokenEstimator,
-    pub(crate) prices: PriceTable,
-    pub(crate) budget: Ledger,
-    pub(crate) cache: Option<Cache>,
-    pub(crate) gate: Arc<Gate>,
-    pub(crate) events: Events,
-    pub(crate) next_request: AtomicU64,
-    /// Notified whenever a target's concurrency permit is given back.
-    pub(crate) freed: Arc<Notify>,
-    /// The daily-limit warning level (70 or 90) already given per pool, and for which day.
-    pub(crate) warned: Mutex<HashMap<PoolId, (Timestamp, u8)>>,
-    pub(crate) capabilities: Capabilities,
-    pub(crate) default_model: String,
-    /// Pools linked as sharing one quota (a 429 revealed it): a call on one reserves on all.
-    pub(crate) shared: Mutex<HashMap<PoolId, Vec<PoolId>>>,
-    /// Whether `shared` holds anything (so the common case skips its lock).
-    pub(crate) any_shared: std::sync::atomic::AtomicBool,
-}
 
 /// One [`ImageProvider`] over many targets: admission against each target's quota pool,
 /// fallback, the error rules, retries with backoff, a priority queue, concurrency limits, a
@@ -167,7 +117,7 @@ impl Router {
         request: &GenerateRequest,
         options: RequestOptions,
     ) -> Result<GenerateResponse> {
-        crate::decide::serve(&self.inner, route, request, options).await
+        crate::serve::serve(&self.inner, route, request, options).await
     }
 
     /// A receiver of every [`Event`] from now on (lossy when it lags more than 1,024 events
@@ -181,7 +131,7 @@ impl Router {
     /// # Errors
     /// When the quota store fails.
     pub async fn pool_statuses(&self) -> Result<Vec<PoolStatus>> {
-        crate::decide::ensure_configured(&self.inner).await?;
+        self.inner.ensure_configured().await?;
         let now = self.inner.clock.now();
         let mut out = Vec::with_capacity(self.inner.pools.len());
         for pool in &self.inner.pools {
@@ -220,6 +170,11 @@ impl Router {
     /// US dollars spent (or reserved by calls in flight) since the router was built.
     pub fn spent_usd(&self) -> f64 {
         self.inner.budget.spent_run()
+    }
+
+    /// Whether the budget ever refused a call: from then on a batch starts nothing new.
+    pub fn budget_reached(&self) -> bool {
+        self.inner.budget.was_refused()
     }
 
     /// The quota store (shared, so a caller can inspect or pre-load it).
@@ -403,7 +358,7 @@ impl RouterBuilder {
                 capabilities,
                 default_model,
                 shared: Mutex::new(HashMap::new()),
-                any_shared: std::sync::atomic::AtomicBool::new(false),
+                any_shared: AtomicBool::new(false),
             }),
         })
     }
@@ -440,12 +395,6 @@ fn union_capabilities(targets: &[Target]) -> Capabilities {
     }
     caps.sizes.sort();
     caps
-}
-
-impl Inner {
-    pub(crate) fn next_request_id(&self) -> u64 {
-        self.next_request.fetch_add(1, Ordering::Relaxed)
-    }
 }
 
 #[async_trait]

@@ -11,7 +11,10 @@ use imagegate_core::{
     Capabilities, Clock, ErrorKind, GenerateRequest, ImageProvider, PriceTable, ReferenceImage,
 };
 use imagegate_mock::Outcome;
-use imagegate_router::{Event, Jitter, Policy, Router, SeededJitter, ThrottleReason};
+use imagegate_router::{
+    DEFAULT_ROUTE, Event, Jitter, MaxWait, Policy, RequestOptions, Router, SeededJitter,
+    ThrottleReason,
+};
 
 fn request() -> GenerateRequest {
     GenerateRequest::new("a lighthouse at dusk")
@@ -264,8 +267,82 @@ async fn a_daily_quota_parks_the_pool_until_pacific_midnight_and_work_resumes_th
     )));
     assert!(events.iter().any(|e| matches!(
         e,
-        Event::Throttled { reason: ThrottleReason::DailyQuota, until, .. } if *until == midnight
+        Event::Throttled { reason: ThrottleReason::DailyQuota { pool: Some(pool) }, until, .. }
+            if *until == midnight && pool.pool == "model-a"
     )));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_daily_quota_beyond_the_maximum_wait_fails_at_once_naming_the_pool_and_the_reset() {
+    for max_wait in [MaxWait::Windows, MaxWait::UpTo(Duration::from_secs(120))] {
+        let clock = clock();
+        let a = scripted("a", &clock);
+        a.push(daily_quota());
+        a.push(Outcome::image());
+        let router = Router::builder(dyn_clock(&clock))
+            .target(target("a", &a, unlimited()))
+            .build()
+            .unwrap();
+        let mut events = router.subscribe();
+        let options = RequestOptions::default().with_max_wait(max_wait);
+        let err = router
+            .generate_with(DEFAULT_ROUTE, &request(), options)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::QuotaExhausted, "{max_wait:?}");
+        assert_eq!(elapsed(&clock), Duration::ZERO, "{max_wait:?}: no wait at all");
+        assert_eq!(a.call_count(), 1, "{max_wait:?}");
+        assert_eq!(err.quota().reset_at, Some(at("2026-11-24T08:00:00Z")));
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(22 * 3_600)));
+        let message = err.message();
+        assert!(message.contains("capacity returns at 2026-11-24T08:00:00Z"), "{message}");
+        assert!(message.contains("PST"), "{message}");
+        assert!(message.contains("has no rpd quota left"), "{message}");
+        assert!(err.advice().contains("resets at"), "{}", err.advice());
+        assert!(
+            !drain(&mut events)
+                .iter()
+                .any(|e| matches!(e, Event::Throttled { .. })),
+            "{max_wait:?}: never a silent wait"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_per_minute_window_within_the_maximum_wait_is_waited_for_and_one_beyond_is_not() {
+    let clock = clock();
+    let a = always("a", &clock, Outcome::image());
+    let router = Router::builder(dyn_clock(&clock))
+        .target(target("a", &a, rpm(1)))
+        .build()
+        .unwrap();
+    let mut events = router.subscribe();
+    router.generate(&request()).await.unwrap();
+    // Batch without --max-wait: windows are waited for however long they take.
+    let windows = RequestOptions::default().with_max_wait(MaxWait::Windows);
+    router
+        .generate_with(DEFAULT_ROUTE, &request(), windows)
+        .await
+        .unwrap();
+    assert_eq!(elapsed(&clock), Duration::from_secs(60));
+    assert!(drain(&mut events).iter().any(|e| matches!(
+        e,
+        Event::Throttled {
+            reason: ThrottleReason::QuotaWindow { pool: Some(pool), .. },
+            ..
+        } if pool.pool == "model-a"
+    )));
+    // A maximum wait of 30 s: the next window is 60 s away, so it fails at once.
+    let short = RequestOptions::default().with_max_wait(MaxWait::UpTo(Duration::from_secs(30)));
+    let err = router
+        .generate_with(DEFAULT_ROUTE, &request(), short)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(60)));
+    assert!(err.message().contains("within the maximum wait of 30 s"), "{err}");
+    assert_eq!(elapsed(&clock), Duration::from_secs(60), "failed at once");
+    assert_eq!(a.call_count(), 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -564,4 +641,47 @@ async fn a_429_revealing_a_shared_pool_holds_the_partner_pools_too() {
         2,
         "B's own call and A's linked reservation"
     );
+}
+
+/// A 429 asking for a day on a per-minute quota (`retryDelay: "86400s"`) or naming no quota
+/// (`Retry-After: 999999`) is not believed beyond a few minutes: a batch waits that long and
+/// goes on; `generate`'s 2-minute maximum wait fails at once saying when.
+#[tokio::test(start_paused = true)]
+async fn an_implausible_delay_on_a_per_minute_quota_holds_the_pool_a_few_minutes_not_a_day() {
+    use imagegate_core::quota::MAX_WINDOW_HOLD;
+    for delay in [86_400, 25 * 3_600] {
+        let clock = clock();
+        let a = scripted("a", &clock);
+        a.push(rate_limited(Duration::from_secs(delay)));
+        a.push(Outcome::image());
+        let router = Router::builder(dyn_clock(&clock))
+            .target(target("a", &a, unlimited()))
+            .build()
+            .unwrap();
+        let options = RequestOptions::default().with_max_wait(MaxWait::Windows);
+        let response = router
+            .generate_with(DEFAULT_ROUTE, &request(), options)
+            .await
+            .unwrap();
+        assert_eq!(response.attempts.len(), 2, "{delay}");
+        assert_eq!(elapsed(&clock), MAX_WINDOW_HOLD, "{delay}: capped, not {delay} s");
+
+        let b = scripted("b", &clock);
+        b.push(rate_limited(Duration::from_secs(delay)));
+        let router = Router::builder(dyn_clock(&clock))
+            .target(target("b", &b, unlimited()))
+            .build()
+            .unwrap();
+        let options =
+            RequestOptions::default().with_max_wait(MaxWait::UpTo(Duration::from_secs(120)));
+        let before = elapsed(&clock);
+        let err = router
+            .generate_with(DEFAULT_ROUTE, &request(), options)
+            .await
+            .unwrap_err();
+        assert_eq!(elapsed(&clock), before, "{delay}: failed at once");
+        assert_eq!(err.kind(), ErrorKind::RateLimited);
+        assert_eq!(err.retry_after(), Some(MAX_WINDOW_HOLD), "{delay}: {err}");
+        assert_eq!(b.call_count(), 1);
+    }
 }

@@ -549,8 +549,7 @@ impl PoolLedger {
         if !matches!(kind, ErrorKind::RateLimited | ErrorKind::QuotaExhausted) {
             return None;
         }
-        let daily =
-            kind == ErrorKind::QuotaExhausted || facts.dimension.is_some_and(Dimension::is_daily);
+        let daily = super::observe::is_daily_refusal(error);
         let dimension = facts.dimension.or(daily.then_some(Dimension::Rpd));
         let room = dimension.and_then(|d| {
             let i = index(d);
@@ -577,7 +576,7 @@ impl PoolLedger {
                 .filter(|t| *t > now && *t <= latest)
                 .unwrap_or_else(|| ts(self.day().end));
             self.hold_daily(ns(until), dimension);
-        } else if let Some(delay) = error.retry_after() {
+        } else if let Some(delay) = super::observe::plausible_delay(error) {
             self.hold_wait(ns(after(now, delay)), dimension);
         }
         room

@@ -21,12 +21,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::fmt;
 use std::str::FromStr;
 
 use jiff::tz::TimeZone;
-use serde::{Deserialize, Serialize};
-
+pub use crate::dimension::Dimension;
 use crate::error::Error;
 
 mod admission;
@@ -50,7 +48,10 @@ pub use cost::{
 };
 pub use file_store::FileQuotaStore;
 pub use ledger::PoolLedger;
-pub use observe::{RateLimitSnapshot, SharedPoolSuspicion};
+pub use observe::{
+    MAX_WINDOW_HOLD, RateLimitSnapshot, SharedPoolSuspicion, is_daily_refusal, plausible_delay,
+    quota_id_says_per_day,
+};
 pub use pool::{Limits, PoolConfig, PoolId, zone_name, zone_named};
 pub use price::{DEFAULT_BATCH_FACTOR, PerSize, PriceTable, PriceTableConfig};
 pub use snapshot::LedgerSnapshot;
@@ -65,51 +66,8 @@ pub static PACIFIC: std::sync::LazyLock<TimeZone> = std::sync::LazyLock::new(|| 
     TimeZone::get("America/Los_Angeles").unwrap_or_else(|_| TimeZone::fixed(jiff::tz::offset(-8)))
 });
 
-/// One of the four independent quota dimensions; each can trigger a 429 alone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dimension {
-    /// Requests per minute.
-    Rpm,
-    /// Requests per day (calendar day in the provider's zone).
-    Rpd,
-    /// Tokens per minute (input + output).
-    Tpm,
-    /// Images per minute.
-    Ipm,
-}
-
-impl Dimension {
-    /// All four, in the order people list them.
-    pub const ALL: [Dimension; 4] = [
-        Dimension::Rpm,
-        Dimension::Rpd,
-        Dimension::Tpm,
-        Dimension::Ipm,
-    ];
-
-    /// `rpm`, `rpd`, `tpm`, `ipm`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Dimension::Rpm => "rpm",
-            Dimension::Rpd => "rpd",
-            Dimension::Tpm => "tpm",
-            Dimension::Ipm => "ipm",
-        }
-    }
-
-    /// True for the per-day dimension, whose window is a calendar day.
-    pub const fn is_daily(self) -> bool {
-        matches!(self, Dimension::Rpd)
-    }
-}
-
-impl fmt::Display for Dimension {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
+/// Parsed here rather than beside the type so that `dimension` imports nothing: the error type
+/// names a dimension, and a dimension's parse error is an error.
 impl FromStr for Dimension {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {

@@ -1,0 +1,109 @@
+//! [`Ctx`]: what one request has learned so far, and the error for "no target can serve it".
+
+use imagegate_core::{Attempt, Error, ErrorKind};
+use jiff::Timestamp;
+
+use crate::budget::Refusal;
+use crate::events::BudgetScope;
+use crate::options::MaxWait;
+
+/// What one request has learned so far.
+pub(crate) struct Ctx<'a> {
+    pub(crate) id: u64,
+    pub(crate) route_name: &'a str,
+    pub(crate) deadline: Option<Timestamp>,
+    /// How long the request may wait for capacity (see [`MaxWait`]).
+    pub(crate) max_wait: MaxWait,
+    /// Route positions left for the rest of this request (retries exhausted, too large, ...).
+    pub(crate) excluded: Vec<bool>,
+    /// Unavailable/connect (and timeout) retries per route position.
+    pub(crate) retries: Vec<u32>,
+    /// 429s per route position.
+    pub(crate) rate_limited: Vec<u32>,
+    /// Budget refusals already reported, per route position.
+    pub(crate) budget_noted: Vec<bool>,
+    /// A retry of one target after a backoff: (route position, not before, retry number).
+    pub(crate) sticky: Option<(usize, Timestamp, u32)>,
+    /// The latest error an attempt of this request got.
+    pub(crate) last_error: Option<Error>,
+    /// The error that disabled a target the request could not use.
+    pub(crate) disabled: Option<Error>,
+    /// The budget refusal that made a target unusable.
+    pub(crate) budget: Option<(String, Refusal)>,
+    /// Why targets did not fit the request.
+    pub(crate) misfits: Vec<String>,
+    /// When the current wait began (the request's start, or the end of the last attempt).
+    pub(crate) wait_from: Timestamp,
+    pub(crate) attempts: Vec<Attempt>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A fresh request over a route of `n` targets.
+    pub(crate) fn new(
+        id: u64,
+        route_name: &'a str,
+        n: usize,
+        deadline: Option<Timestamp>,
+        max_wait: MaxWait,
+        start: Timestamp,
+    ) -> Self {
+        Ctx {
+            id,
+            route_name,
+            deadline,
+            max_wait,
+            excluded: vec![false; n],
+            retries: vec![0; n],
+            rate_limited: vec![0; n],
+            budget_noted: vec![false; n],
+            sticky: None,
+            last_error: None,
+            disabled: None,
+            budget: None,
+            misfits: Vec::new(),
+            wait_from: start,
+            attempts: Vec::new(),
+        }
+    }
+
+    pub(crate) fn misfit(&mut self, why: String) {
+        if !self.misfits.contains(&why) {
+            self.misfits.push(why);
+        }
+    }
+
+    /// The error for "no target can ever serve this call".
+    pub(crate) fn no_target(&mut self) -> Error {
+        if let Some(e) = self.last_error.take() {
+            return e;
+        }
+        if let Some(e) = self.disabled.take() {
+            return e;
+        }
+        if let Some((target, refusal)) = self.budget.take() {
+            let scope = match refusal.scope {
+                BudgetScope::Run => "per-run",
+                BudgetScope::Day => "per-day",
+            };
+            return Error::config(format!(
+                "the {scope} budget of ${:.4} is reached (${:.4} spent): the next call \
+                 (to {target}) would pass it, so nothing was sent; raise the budget or wait",
+                refusal.limit, refusal.spent
+            ))
+            .with_provider("router");
+        }
+        if !self.misfits.is_empty() {
+            return Error::new(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "no target of route `{}` can serve this request: {}",
+                    self.route_name,
+                    self.misfits.join("; ")
+                ),
+            )
+            .with_provider("router");
+        }
+        Error::config(format!("route `{}` has no usable target", self.route_name))
+            .with_provider("router")
+    }
+}
