@@ -7,7 +7,6 @@ mod batch;
 mod commands;
 mod config;
 mod failure;
-mod gate;
 mod output;
 mod providers;
 mod report;

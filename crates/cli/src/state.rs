@@ -12,6 +12,9 @@ use imagegate_core::quota::{FileQuotaStore, PoolConfig};
 use crate::config::{Config, ProviderConfig};
 use crate::failure::Failure;
 
+/// The quota state's file name in the state directory.
+pub(crate) const STATE_FILE: &str = "quota.json";
+
 /// The project name pools use when the configuration does not name one.
 pub(crate) const UNNAMED_PROJECT: &str = "default";
 
@@ -40,7 +43,7 @@ pub(crate) fn open_store(config: &Config) -> Result<Option<FileQuotaStore>, Fail
         tracing::warn!("no state directory (set HOME or state_dir): quota use is not remembered");
         return Ok(None);
     };
-    FileQuotaStore::open(dir.join("quota.json"))
+    FileQuotaStore::open(dir.join(STATE_FILE))
         .map(Some)
         .map_err(|e| Failure::usage(format!("quota state: {}", e.message())))
 }

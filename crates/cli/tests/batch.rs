@@ -471,7 +471,11 @@ async fn an_upstream_refusal_fails_its_job_with_kind_and_advice_and_keeps_the_re
         "{text}"
     );
     assert!(text.contains("advice:"), "{text}");
-    assert!(text.contains("gemini/"), "per-target line: {text}");
+    // One path: a provider is a one-target route, labelled as every route target is.
+    assert!(
+        text.contains("gemini (gemini-2.5-flash-image): 2 image(s)"),
+        "per-target line: {text}"
+    );
     assert_eq!(images(dir.path()).len(), 2, "the others are kept");
     assert!(stderr(&output).contains("job 2 (line 2) failed"));
 

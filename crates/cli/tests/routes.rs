@@ -96,3 +96,49 @@ fn a_route_of_mocks_writes_every_image() {
     images.dedup();
     assert_eq!(images.len(), 3, "three different pictures");
 }
+
+/// One path: a route whose only target answers a per-day 429 stops right after that one
+/// request, saying when the pool resets, instead of waiting (silently) for the daily reset.
+/// `--provider` goes through the same router and behaves the same. The command is guarded by a
+/// generous timeout: a silent wait would hang it, and the test must fail rather than hang.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_per_day_429_on_the_only_target_exits_1_at_once_saying_when_the_pool_resets() {
+    for selection in [["--route", "main"], ["--provider", "gemini"]] {
+        let fixture =
+            Fixture::by_id("gemini/generate-content/429-quotafailure-rpd-quotavalue").unwrap();
+        let server = MockServer::start().await;
+        mount(&server, &fixture).await;
+        let dir = tempfile::tempdir().unwrap();
+        let toml = format!(
+            "[providers.gemini]\nproject = \"p1\"\nbase_url = \"{}\"\n\
+             [routes.main]\ntargets = [\"gemini\"]\n",
+            server.uri()
+        );
+        std::fs::write(dir.path().join("imagegate.toml"), toml).unwrap();
+        let mut cmd = imagegate(dir.path());
+        cmd.env("GEMINI_API_KEY", "route-test-credential")
+            .args(["generate", "a heron", "-o", "heron.png", "--json"])
+            .args(selection);
+        let run = tokio::task::spawn_blocking(move || cmd.output().unwrap());
+        let output = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+            .await
+            .expect("the command must not wait for the daily reset")
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{selection:?}: {}", stderr(&output));
+        assert_eq!(
+            server.received_requests().await.unwrap().len(),
+            1,
+            "{selection:?}: one request, then no retry"
+        );
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["error"]["kind"], "quota_exhausted", "{selection:?}");
+        assert_eq!(report["error"]["dimension"], "rpd", "{selection:?}");
+        let reset = report["error"]["reset_at"].as_str().unwrap();
+        let err = stderr(&output);
+        assert!(err.contains(&format!("capacity returns at {reset}")), "{err}");
+        assert!(err.contains("PST") || err.contains("PDT"), "Pacific time: {err}");
+        assert!(err.contains("no rpd quota left"), "{err}");
+        assert!(err.contains("resets at"), "the advice: {err}");
+        assert!(!dir.path().join("heron.png").exists());
+    }
+}

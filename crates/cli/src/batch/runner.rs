@@ -9,45 +9,30 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use imagegate_core::quota::PriceTable;
 use imagegate_core::{
     Error, ErrorKind, GenerateRequest, ImageProvider, Priority, ReferenceImage, human_duration,
 };
-use imagegate_router::{Event, Router, ThrottleReason};
+use imagegate_router::{Event, MaxWait, RequestOptions, Router};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::input::Job;
 use super::journal::{ImageState, JobHistory, Journal, Record};
 use super::progress::Progress;
-use super::summary::{FailedJob, Summary, TargetStats};
+use super::summary::{FailedJob, Summary};
 use crate::failure::Failure;
-use crate::gate::QuotaGate;
 use crate::output::write_atomic;
+use crate::routes::throttle_reason;
 
 /// Extensions an image of ours can have on disk (see `Image::extension`).
 const IMAGE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "webp", "gif"];
 
-/// Who serves the calls.
+/// Who serves the calls: the router, on one route (a configured route, or a provider as a
+/// one-target route). Its budget is `--max-cost`.
 #[derive(Debug)]
-pub(crate) enum Backend {
-    /// A route: the router throttles, falls back and retries.
-    Router(Router),
-    /// One provider, behind the shared quota gate.
-    Provider {
-        name: String,
-        provider: Arc<dyn ImageProvider>,
-        gate: Option<Box<QuotaGate>>,
-    },
-}
-
-impl Backend {
-    fn provider(&self) -> &dyn ImageProvider {
-        match self {
-            Backend::Router(router) => router,
-            Backend::Provider { provider, .. } => provider.as_ref(),
-        }
-    }
+pub(crate) struct Backend {
+    pub router: Router,
+    pub route: String,
 }
 
 /// How to run.
@@ -60,13 +45,8 @@ pub(crate) struct Settings {
     pub grace: Duration,
     /// `--model`, for jobs that do not name one.
     pub model: Option<String>,
-}
-
-/// Spend so far and what calls in flight may still cost, for `--max-cost`.
-#[derive(Debug, Default)]
-struct Spend {
-    settled: f64,
-    reserved: f64,
+    /// How long one image's call may wait for capacity (`--max-wait`).
+    pub max_wait: MaxWait,
 }
 
 /// Everything a job task needs.
@@ -75,9 +55,7 @@ struct Shared {
     backend: Backend,
     journal: Journal,
     progress: Progress,
-    prices: PriceTable,
     settings: Settings,
-    spend: Mutex<Spend>,
     budget_reached: AtomicBool,
     stop: watch::Receiver<u32>,
     summary: Mutex<Summary>,
@@ -100,7 +78,6 @@ enum Outcome {
 pub(crate) async fn run(
     backend: Backend,
     journal: Journal,
-    prices: PriceTable,
     settings: Settings,
     jobs: Vec<(Job, JobHistory)>,
     mut summary: Summary,
@@ -140,20 +117,15 @@ pub(crate) async fn run(
         backend,
         journal,
         progress,
-        prices,
         settings,
-        spend: Mutex::new(Spend::default()),
         budget_reached: AtomicBool::new(false),
         stop: stop_rx.clone(),
         summary: Mutex::new(summary),
     });
-    let events = match &shared.backend {
-        Backend::Router(router) => Some(tokio::spawn(watch_router(
-            router.subscribe(),
-            Arc::clone(&shared),
-        ))),
-        Backend::Provider { .. } => None,
-    };
+    let events = tokio::spawn(watch_router(
+        shared.backend.router.subscribe(),
+        Arc::clone(&shared),
+    ));
 
     let semaphore = Arc::new(Semaphore::new(shared.settings.concurrency.max(1)));
     let mut tasks = JoinSet::new();
@@ -165,7 +137,7 @@ pub(crate) async fn run(
             outcomes.push((job, Outcome::Stopped));
             continue;
         }
-        if shared.budget_reached.load(Ordering::SeqCst) {
+        if budget_reached(&shared) {
             let failed = not_run(&shared, &job);
             outcomes.push((job, Outcome::Failed(failed)));
             continue;
@@ -241,9 +213,7 @@ pub(crate) async fn run(
             }
         }
     }
-    if let Some(events) = events {
-        events.abort();
-    }
+    events.abort();
     signals.abort();
     shared.progress.finish();
 
@@ -270,7 +240,7 @@ pub(crate) async fn run(
             }),
         }
     }
-    summary.cost_usd = shared.spend.lock().map(|s| s.settled).unwrap_or_default();
+    summary.cost_usd = shared.backend.router.spent_usd();
     Ok(summary)
 }
 
@@ -284,17 +254,14 @@ pub(crate) fn written_count(history: &JobHistory) -> u64 {
     u64::try_from(written).unwrap_or(u64::MAX)
 }
 
+/// Whether `--max-cost` stopped new calls: the router's budget refused one.
+fn budget_reached(shared: &Shared) -> bool {
+    shared.budget_reached.load(Ordering::SeqCst) || shared.backend.router.budget_reached()
+}
+
 /// A job refused by `--max-cost`: recorded, shown, reported.
 fn not_run(shared: &Shared, job: &Job) -> FailedJob {
-    let max = shared.settings.max_cost_usd.unwrap_or_default();
-    let failed = FailedJob {
-        job: job.key.clone(),
-        line: job.line,
-        kind: "not_run".to_owned(),
-        message: format!("not run: its next call would pass --max-cost ${max:.3}"),
-        advice: "raise --max-cost and run the same command again; finished images are kept"
-            .to_owned(),
-    };
+    let failed = not_run_failure(shared, job);
     record_failure(shared, job, &failed);
     failed
 }
@@ -371,7 +338,7 @@ fn request_for(shared: &Shared, job: &Job) -> Result<GenerateRequest, FailedJob>
     request
         .validate()
         .map_err(|e| failure_from_error(job, &e))?;
-    let provider = shared.backend.provider();
+    let provider = &shared.backend.router;
     let model = request
         .model
         .clone()
@@ -462,7 +429,7 @@ async fn run_images(
         if *shared.stop.borrow() > 0 {
             return Ok(Outcome::Stopped);
         }
-        if shared.budget_reached.load(Ordering::SeqCst) {
+        if budget_reached(shared) {
             return Err(not_run_failure(shared, job));
         }
         let base = match &request {
@@ -477,33 +444,6 @@ async fn run_images(
         if let Some(seed) = job.seed {
             call = call.with_seed(seed.wrapping_add(u64::from(index)));
         }
-        let provider = shared.backend.provider();
-        let model = call
-            .model
-            .clone()
-            .unwrap_or_else(|| provider.default_model().to_owned());
-        let estimate = shared.prices.estimate(&call, &model, false).unwrap_or(0.0);
-        if !reserve(shared, estimate) {
-            shared.budget_reached.store(true, Ordering::SeqCst);
-            return Err(not_run_failure(shared, job));
-        }
-        let reservation = match &shared.backend {
-            Backend::Provider {
-                gate: Some(gate), ..
-            } => match gate.admit(&call, &model, true).await {
-                Ok(reservation) => reservation,
-                Err(refused) => {
-                    settle(shared, estimate, 0.0);
-                    return Err(match refused {
-                        Failure::Upstream { error, .. } => failure_from_error(job, &error),
-                        Failure::Usage(message) | Failure::Io(message) => {
-                            failure(job, "config_invalid", message, "check the configuration")
-                        }
-                    });
-                }
-            },
-            _ => None,
-        };
         if matches!(state, Some(ImageState::Interrupted))
             && let Ok(mut summary) = shared.summary.lock()
         {
@@ -515,28 +455,23 @@ async fn run_images(
             job: job.key.clone(),
             image: index,
         }) {
-            settle(shared, estimate, 0.0);
             return Err(failure(job, "io", e, "check the output directory"));
         }
-        let outcome = provider.generate(&call).await;
-        if let Backend::Provider {
-            gate: Some(gate), ..
-        } = &shared.backend
-        {
-            gate.record(reservation, &outcome);
-        }
-        let response = match outcome {
+        let backend = &shared.backend;
+        let options = RequestOptions::default().with_max_wait(shared.settings.max_wait);
+        let response = match backend.router.generate_with(&backend.route, &call, options).await {
             Ok(response) => response,
             Err(error) => {
-                settle(shared, estimate, 0.0);
-                if let Backend::Provider { name, .. } = &shared.backend {
-                    count_429(shared, &format!("{name}/{model}"), &error);
+                // The budget refused the call before anything was sent: `--max-cost` is
+                // reached, and no job starts another call.
+                if error.kind() == ErrorKind::ConfigInvalid && backend.router.budget_reached() {
+                    shared.budget_reached.store(true, Ordering::SeqCst);
+                    return Err(not_run_failure(shared, job));
                 }
                 return Err(failure_from_error(job, &error));
             }
         };
-        let cost = response.cost_usd.unwrap_or(estimate);
-        settle(shared, estimate, cost);
+        let cost = response.cost_usd.unwrap_or(0.0);
         let Some(image) = response.images.first() else {
             return Err(failure(
                 job,
@@ -563,26 +498,21 @@ async fn run_images(
                 recovered: false,
             })
             .map_err(|e| failure(job, "io", e, "check the output directory"))?;
-        let target = match &shared.backend {
-            Backend::Router(_) => {
-                let target = response
-                    .attempts
-                    .iter()
-                    .rev()
-                    .find(|a| a.outcome.is_none())
-                    .map_or_else(
-                        || {
-                            format!(
-                                "{}/{}",
-                                response.served_by.provider, response.served_by.model
-                            )
-                        },
-                        |a| a.target.clone(),
-                    );
-                format!("{target} ({})", response.served_by.model)
-            }
-            Backend::Provider { name, .. } => format!("{name}/{}", response.served_by.model),
-        };
+        let target = response
+            .attempts
+            .iter()
+            .rev()
+            .find(|a| a.outcome.is_none())
+            .map_or_else(
+                || {
+                    format!(
+                        "{}/{}",
+                        response.served_by.provider, response.served_by.model
+                    )
+                },
+                |a| a.target.clone(),
+            );
+        let target = format!("{target} ({})", response.served_by.model);
         if let Ok(mut summary) = shared.summary.lock() {
             summary.images_written += 1;
             let stats = summary.targets.entry(target.clone()).or_default();
@@ -596,50 +526,13 @@ async fn run_images(
 
 fn not_run_failure(shared: &Shared, job: &Job) -> FailedJob {
     let max = shared.settings.max_cost_usd.unwrap_or_default();
-    let spent = shared.spend.lock().map(|s| s.settled).unwrap_or_default();
+    let spent = shared.backend.router.spent_usd();
     failure(
         job,
         "not_run",
         format!("not run: its next call would pass --max-cost ${max:.3} (spent ${spent:.3})"),
         "raise --max-cost and run the same command again; finished images are kept",
     )
-}
-
-/// Reserves a call's estimated price against `--max-cost`; false when it would pass it.
-fn reserve(shared: &Shared, estimate: f64) -> bool {
-    let Ok(mut spend) = shared.spend.lock() else {
-        return false;
-    };
-    if let Some(max) = shared.settings.max_cost_usd
-        && spend.settled + spend.reserved + estimate > max + 1e-9
-    {
-        return false;
-    }
-    spend.reserved += estimate;
-    true
-}
-
-/// Replaces a call's reservation with what it cost.
-fn settle(shared: &Shared, estimate: f64, cost: f64) {
-    if let Ok(mut spend) = shared.spend.lock() {
-        spend.reserved = (spend.reserved - estimate).max(0.0);
-        spend.settled += cost;
-    }
-}
-
-fn count_429(shared: &Shared, target: &str, error: &Error) {
-    let is_429 = error.http_status() == Some(429)
-        || matches!(
-            error.kind(),
-            ErrorKind::RateLimited | ErrorKind::QuotaExhausted
-        );
-    if is_429 && let Ok(mut summary) = shared.summary.lock() {
-        summary
-            .targets
-            .entry(target.to_owned())
-            .or_insert_with(TargetStats::default)
-            .rate_limited += 1;
-    }
 }
 
 /// Follows the router's events: 429s per target for the summary, throttling for the bar.
@@ -662,23 +555,11 @@ async fn watch_router(mut events: tokio::sync::broadcast::Receiver<Event>, share
                 }
             }
             Event::Throttled { wait, reason, .. } => {
-                let why = match reason {
-                    ThrottleReason::QuotaWindow { dimension } => dimension
-                        .map_or_else(|| "a quota window".to_owned(), |d| format!("{d} window")),
-                    ThrottleReason::DailyQuota => "the daily quota".to_owned(),
-                    ThrottleReason::Backoff { target, retry } => {
-                        format!("{target} backoff (retry {retry})")
-                    }
-                    ThrottleReason::Concurrency => "the concurrency limit".to_owned(),
-                    ThrottleReason::PreferredTarget { target } => {
-                        format!("the cheaper {target}")
-                    }
-                    #[allow(unreachable_patterns)]
-                    _ => "the router".to_owned(),
-                };
-                shared
-                    .progress
-                    .throttled(Some(format!("waiting {}: {why}", human_duration(wait))));
+                shared.progress.throttled(Some(format!(
+                    "waiting {}: {}",
+                    human_duration(wait),
+                    throttle_reason(&reason)
+                )));
             }
             Event::AttemptStarted { .. } => shared.progress.throttled(None),
             _ => {}

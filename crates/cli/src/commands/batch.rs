@@ -1,12 +1,14 @@
 //! `imagegate batch INPUT --out DIR`: many prompts to image files, resumable (docs/batch.md).
 //!
-//! This file wires the flags to the building blocks `generate` uses (provider selection, the
-//! router, the quota gate, the price table); the work itself is in `crate::batch`.
+//! This file wires the flags to the building blocks `generate` uses (the router over the shared
+//! quota state, a provider being a one-target route; the price table); the work itself is in
+//! `crate::batch`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use imagegate_core::{GenerateRequest, ImageProvider, Priority};
+use imagegate_router::{Budget, MaxWait};
 use serde::Serialize;
 
 use crate::batch::estimate::{PlannedTarget, Simulated, TimeEstimate, simulated, time_for};
@@ -16,9 +18,7 @@ use crate::batch::runner::{Backend, Settings, run as run_jobs, written_count};
 use crate::batch::summary::Summary;
 use crate::config::{Config, ProviderConfig};
 use crate::failure::Failure;
-use crate::gate::QuotaGate;
-use crate::providers::{Selected, select};
-use crate::routes::build_router;
+use crate::routes::{max_wait, routed};
 use crate::state::pool_for;
 
 /// Arguments of `imagegate batch`.
@@ -66,6 +66,12 @@ pub(crate) struct Args {
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     json: bool,
+
+    /// The longest wait for capacity per image. Without it, per-minute windows are waited
+    /// for however long they take, but a daily quota or a billing block fails the image at
+    /// once (saying when capacity returns); with it, any wait up to DURATION is taken.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    max_wait: Option<Duration>,
 
     /// After Ctrl-C, how long the calls in flight may take to finish.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -140,42 +146,38 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
     }
 
     let route = config.route_for(args.route.as_deref(), args.provider.as_deref());
-    let (backend, pools) = match &route {
-        Some(route) => (
-            Backend::Router(build_router(config, route)?),
-            route_pools(config, route)?,
-        ),
+    let routed = routed(
+        config,
+        route.as_deref(),
+        args.provider.as_deref(),
+        args.model.as_deref(),
+        Budget::new(args.max_cost, None),
+    )?;
+    let pools = match &route {
+        Some(route) => route_pools(config, route)?,
         None => {
-            let Selected {
-                name,
-                provider,
-                config: provider_config,
-            } = select(config, args.provider.as_deref())?;
+            let name = &routed.label;
+            let provider_config = config
+                .providers
+                .get(name)
+                .cloned()
+                .unwrap_or_else(ProviderConfig::default);
             let model = args
                 .model
                 .clone()
-                .unwrap_or_else(|| provider.default_model().to_owned());
-            let pools = pool_for(&name, &provider_config, &model)?
+                .unwrap_or_else(|| routed.router.default_model().to_owned());
+            pool_for(name, &provider_config, &model)?
                 .into_iter()
                 .map(|pool| PlannedTarget {
                     pool,
                     model: model.clone(),
                 })
-                .collect();
-            let gate = if args.dry_run {
-                None
-            } else {
-                QuotaGate::open(config, &name, &provider_config, &model)?.map(Box::new)
-            };
-            (
-                Backend::Provider {
-                    name,
-                    provider,
-                    gate,
-                },
-                pools,
-            )
+                .collect()
         }
+    };
+    let backend = Backend {
+        router: routed.router,
+        route: routed.route,
     };
 
     let journal_path = args.out.join(FILE_NAME);
@@ -236,11 +238,11 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         priority: args.priority,
         grace: args.grace,
         model: args.model.clone(),
+        max_wait: max_wait(args.max_wait, MaxWait::Windows),
     };
     let mut summary = run_jobs(
         backend,
         journal,
-        config.price_table(),
         settings,
         pending,
         summary,
@@ -315,10 +317,7 @@ fn dry_run(
     already: u64,
     malformed: &[Malformed],
 ) -> Result<(), Failure> {
-    let provider: &dyn ImageProvider = match backend {
-        Backend::Router(router) => router,
-        Backend::Provider { provider, .. } => provider.as_ref(),
-    };
+    let provider: &dyn ImageProvider = &backend.router;
     let prices = config.price_table();
     let mut images = 0;
     let mut cost = 0.0;

@@ -4,20 +4,22 @@
 //! on disk and named in the output: work done is never lost.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::time::Duration;
 
 use imagegate_core::{
     AspectRatio, GenerateRequest, GenerateResponse, ImageProvider, ImageSize, ReferenceImage,
     TokenUsage,
 };
+use imagegate_router::{Budget, MaxWait, RequestOptions};
 use serde::Serialize;
 
 use crate::config::Config;
 use crate::failure::Failure;
-use crate::gate::QuotaGate;
 use crate::output::{Destination, slug, write_atomic};
-use crate::providers::{Selected, select};
-use crate::routes::build_router;
+use crate::routes::{announce_waits, max_wait, routed};
+
+/// How long `generate` waits for capacity by default: a per-minute window, not a day.
+const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(120);
 
 /// Arguments of `imagegate generate`.
 #[derive(Debug, clap::Args)]
@@ -67,6 +69,11 @@ pub(crate) struct Args {
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     json: bool,
+
+    /// The longest wait for capacity (a per-minute window, a daily reset): beyond it, fail at
+    /// once saying when capacity returns (default 2m).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    max_wait: Option<Duration>,
 }
 
 fn parse_aspect_ratio(text: &str) -> Result<AspectRatio, String> {
@@ -130,42 +137,32 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         .validate()
         .map_err(|e| Failure::usage(e.message().to_owned()))?;
 
-    // A route goes through the router (throttling, fallback, retries); a provider is called
-    // directly behind the quota gate.
+    // One path: a route, or a provider as a one-target route, through the same router over
+    // the same quota state.
     let route = config.route_for(args.route.as_deref(), args.provider.as_deref());
-    let (name, provider, provider_config) = match &route {
-        Some(route) => {
-            let router = build_router(config, route)?;
-            (
-                format!("route:{route}"),
-                Arc::new(router) as Arc<dyn ImageProvider>,
-                None,
-            )
-        }
-        None => {
-            let Selected {
-                name,
-                provider,
-                config: provider_config,
-            } = select(config, args.provider.as_deref())?;
-            (name, provider, Some(provider_config))
-        }
-    };
+    let routed = routed(
+        config,
+        route.as_deref(),
+        args.provider.as_deref(),
+        args.model.as_deref(),
+        Budget::default(),
+    )?;
+    let router = &routed.router;
+    let name = routed.label.clone();
     let model = args
         .model
         .clone()
-        .unwrap_or_else(|| provider.default_model().to_owned());
-    let capabilities = provider.capabilities(Some(&model));
+        .unwrap_or_else(|| router.default_model().to_owned());
+    let capabilities = router.capabilities(Some(&model));
     let probe = request.clone().with_count(1);
     capabilities
         .check(&probe)
         .map_err(|why| Failure::usage(format!("provider `{name}` model `{model}` {why}")))?;
-    // Through a route, one image per call so each is written the moment it arrives.
-    let per_call = if route.is_some() {
-        1
-    } else {
-        capabilities.max_images_per_call.max(1)
-    };
+    let per_call = routed.per_call;
+    let options = RequestOptions::default().with_max_wait(max_wait(
+        args.max_wait,
+        MaxWait::UpTo(DEFAULT_MAX_WAIT),
+    ));
 
     let estimated_cost_usd =
         config
@@ -180,18 +177,13 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         );
     }
 
-    let gate = match &provider_config {
-        Some(provider_config) => QuotaGate::open(config, &name, provider_config, &model)?,
-        None => None,
-    };
-
     let destination = Destination::from_arg(args.output.as_deref());
     let stem = slug(&args.prompt);
     let total = args.count as usize;
     let mut summary = Summary {
         provider: &name,
         model: model.clone(),
-        project: provider.project().map(str::to_owned),
+        project: routed.project.clone(),
         images: Vec::new(),
         estimated_cost_usd,
         usage: None,
@@ -212,14 +204,9 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
             call = call.with_seed(seed.wrapping_add(done));
         }
         tracing::info!(provider = %name, model = %model, images = wanted, "calling provider");
-        let reservation = match &gate {
-            Some(gate) => gate.admit(&call, &model, args.json).await?,
-            None => None,
-        };
-        let outcome = provider.generate(&call).await;
-        if let Some(gate) = &gate {
-            gate.record(reservation, &outcome);
-        }
+        let waits = announce_waits(router);
+        let outcome = router.generate_with(&routed.route, &call, options).await;
+        waits.abort();
         let response = match outcome {
             Ok(response) => response,
             Err(error) => {
@@ -228,6 +215,9 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
                         "imagegate: {} of {total} image(s) were written before the failure",
                         summary.images.len()
                     );
+                }
+                if let Some(note) = routed.block_note(&error) {
+                    eprintln!("imagegate: {note}");
                 }
                 return Err(Failure::Upstream {
                     error,
