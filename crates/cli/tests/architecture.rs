@@ -83,3 +83,162 @@ fn nothing_links_openssl_or_native_tls() {
         .collect();
     assert!(forbidden.is_empty(), "rustls only: found {forbidden:?}");
 }
+
+/// The workspace's root directory.
+fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let entries = std::fs::read_dir(dir).expect("a source directory");
+    for entry in entries {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The lines of a file that are code (not comments), with everything after `#[cfg(test)]`
+/// left out (unit tests may exercise anything).
+fn code_lines(path: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).expect("a readable source file");
+    text.lines()
+        .take_while(|line| line.trim() != "#[cfg(test)]")
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// One admission path: outside core's quota module (where the stores live), only the router
+/// asks a quota store to admit a call (its admission step, and the partner reservations of
+/// shared-pool linking). A second admit/wait loop anywhere else (the CLI's former quota gate)
+/// fails this test. The mock's simulated upstream keeps its own books of what the *upstream*
+/// admits (it is the thing that answers 429s), which is not imagegate's admission.
+#[test]
+fn only_the_router_and_the_stores_call_admission() {
+    let root = workspace_root();
+    let allowed = [
+        "crates/core/src/quota/",
+        "crates/router/src/admit.rs",
+        "crates/router/src/linking.rs",
+        "crates/mock/src/sim/",
+    ];
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(root.join("crates")).expect("the crates directory") {
+        let src = entry.expect("a crate").path().join("src");
+        if src.is_dir() {
+            rust_files(&src, &mut files);
+        }
+    }
+    assert!(files.len() > 20, "the sources were found: {}", files.len());
+    let mut callers = Vec::new();
+    for file in &files {
+        let relative = file
+            .strip_prefix(&root)
+            .expect("under the root")
+            .to_string_lossy()
+            .replace('\\', "/");
+        if allowed.iter().any(|a| relative.starts_with(a)) {
+            continue;
+        }
+        for (n, line) in code_lines(file).iter().enumerate() {
+            if line.contains(".admit(") || line.contains("admit_now(") {
+                callers.push(format!("{relative}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        callers.is_empty(),
+        "admission outside the router and the stores: {callers:#?}"
+    );
+}
+
+/// The top-level modules of one crate and the modules each names through `crate::`.
+fn module_graph(krate: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let src = workspace_root().join("crates").join(krate).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let module_of = |path: &std::path::Path| -> Option<String> {
+        let relative = path.strip_prefix(&src).ok()?;
+        let first = relative.components().next()?.as_os_str().to_string_lossy();
+        let name = first.trim_end_matches(".rs").to_owned();
+        (name != "lib" && name != "main").then_some(name)
+    };
+    let modules: BTreeSet<String> = files.iter().filter_map(|f| module_of(f)).collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let Some(module) = module_of(file) else {
+            continue;
+        };
+        let edges = graph.entry(module.clone()).or_default();
+        for line in code_lines(file) {
+            for (i, _) in line.match_indices("crate::") {
+                let rest = &line[i + "crate::".len()..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if name != module && modules.contains(&name) {
+                    edges.insert(name);
+                }
+            }
+        }
+    }
+    graph
+}
+
+/// A cycle in `graph`, if there is one.
+fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| n == node) {
+            let mut cycle = path[start..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    for node in graph.keys() {
+        if let Some(cycle) = visit(node, graph, &mut Vec::new(), &mut done) {
+            return Some(cycle);
+        }
+    }
+    None
+}
+
+/// Modules import one another in one direction only: in core, `error` stands below `quota`
+/// and `advice`; in the router, the public face (`router`) stands above the modules that
+/// serve a request, which share state through `inner`, not through `router`.
+#[test]
+fn core_and_router_modules_import_without_loops() {
+    for krate in ["core", "router"] {
+        let graph = module_graph(krate);
+        assert!(graph.len() > 5, "{krate}: modules found: {graph:?}");
+        assert_eq!(find_cycle(&graph), None, "{krate}: {graph:#?}");
+    }
+    let core = module_graph("core");
+    assert!(core["quota"].contains("error"), "the scan sees imports: {core:?}");
+    assert!(!core["error"].contains("quota") && !core["error"].contains("advice"));
+    let router = module_graph("router");
+    assert!(router["router"].contains("serve"), "{router:?}");
+}

@@ -69,9 +69,29 @@ pub(crate) enum Admit {
 }
 
 /// The dimension a daily exhaustion names.
-pub(crate) fn exhausted_dimension(reason: &Exhausted) -> Option<Dimension> {
+fn exhausted_dimension(reason: &Exhausted) -> Option<Dimension> {
     match reason {
         Exhausted::Quota { dimension } => Some(*dimension),
+        _ => None,
+    }
+}
+
+/// When a pool that did not admit frees up (`None` for an answer that is not a wait).
+fn later(answer: Admission, pool: &PoolId) -> Option<Later> {
+    match answer {
+        Admission::WaitUntil { at, dimension } => Some(Later::Window {
+            at,
+            dimension,
+            pool: Some(pool.clone()),
+        }),
+        Admission::ExhaustedUntil {
+            at: Some(at),
+            reason,
+        } => Some(Later::Daily {
+            at,
+            dimension: exhausted_dimension(&reason),
+            pool: pool.clone(),
+        }),
         _ => None,
     }
 }
@@ -156,9 +176,12 @@ pub(crate) async fn admit(
         Admission::Go(reservation) => {
             let partners = match reserve_partners(inner, pool, cost, now).await? {
                 Ok(partners) => partners,
-                Err(later) => {
+                Err((partner, answer)) => {
                     inner.store.release(reservation).await?;
-                    return Ok(Admit::Later(later, price));
+                    return Ok(match later(answer, &partner) {
+                        Some(later) => Admit::Later(later, price),
+                        None => Admit::Skip,
+                    });
                 }
             };
             if let Err(refusal) = inner.budget.reserve(price.unwrap_or(0.0), now) {
@@ -187,25 +210,9 @@ pub(crate) async fn admit(
                 price,
             })))
         }
-        Admission::WaitUntil { at, dimension } => Ok(Admit::Later(
-            Later::Window {
-                at,
-                dimension,
-                pool: Some(pool.clone()),
-            },
-            price,
-        )),
-        Admission::ExhaustedUntil {
-            at: Some(at),
-            reason,
-        } => Ok(Admit::Later(
-            Later::Daily {
-                at,
-                dimension: exhausted_dimension(&reason),
-                pool: pool.clone(),
-            },
-            price,
-        )),
+        answer @ (Admission::WaitUntil { .. } | Admission::ExhaustedUntil { at: Some(_), .. }) => {
+            Ok(later(answer, pool).map_or(Admit::Skip, |later| Admit::Later(later, price)))
+        }
         Admission::ExhaustedUntil {
             at: None,
             reason: Exhausted::BillingRequired { advice },

@@ -13,7 +13,6 @@ use std::sync::atomic::Ordering;
 use imagegate_core::{Admission, Cost, PoolId, Reservation, Result};
 use jiff::Timestamp;
 
-use crate::admit::Later;
 use crate::inner::Inner;
 
 /// Links `pool` with the partners the store suspects, and holds them until `until`.
@@ -65,13 +64,13 @@ pub(crate) async fn link_partners(
 }
 
 /// Reserves `cost` on every pool linked to `pool` as sharing its quota: all or none. `Err`
-/// says when a partner frees up.
+/// names the partner that refused and its answer (when it frees up), for admission to wait on.
 pub(crate) async fn reserve_partners(
     inner: &Inner,
     pool: &PoolId,
     cost: Cost,
     now: Timestamp,
-) -> Result<std::result::Result<Vec<Reservation>, Later>> {
+) -> Result<std::result::Result<Vec<Reservation>, (PoolId, Admission)>> {
     if !inner.any_shared.load(Ordering::Acquire) {
         return Ok(Ok(Vec::new()));
     }
@@ -80,27 +79,16 @@ pub(crate) async fn reserve_partners(
         shared.get(pool).cloned().unwrap_or_default()
     };
     let mut taken = Vec::with_capacity(partners.len());
-    for partner in &partners {
-        let later = match inner.store.admit(partner, cost, now).await? {
-            Admission::Go(r) => {
-                taken.push(r);
-                continue;
-            }
-            Admission::WaitUntil { at, dimension } => Later::Window {
-                at,
-                dimension,
-                pool: Some(partner.clone()),
-            },
-            Admission::ExhaustedUntil { at: Some(at), reason } => Later::Daily {
-                at,
-                dimension: crate::admit::exhausted_dimension(&reason),
-                pool: partner.clone(),
-            },
+    for partner in partners {
+        match inner.store.admit(&partner, cost, now).await? {
+            Admission::Go(r) => taken.push(r),
             // A partner that can never admit (disabled, too large) does not bind this pool.
-            Admission::ExhaustedUntil { at: None, .. } => continue,
-        };
-        release_all(inner, taken).await?;
-        return Ok(Err(later));
+            Admission::ExhaustedUntil { at: None, .. } => {}
+            later => {
+                release_all(inner, taken).await?;
+                return Ok(Err((partner, later)));
+            }
+        }
     }
     Ok(Ok(taken))
 }
