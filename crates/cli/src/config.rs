@@ -228,6 +228,44 @@ fn conventional_env(mut figment: Figment) -> Figment {
     figment
 }
 
+/// The top-level configuration keys an `IMAGEGATE_*` variable may set (`IMAGEGATE_STATE_DIR`,
+/// `IMAGEGATE_PROVIDERS__GEMINI__MODEL`, ...): the fields of [`Config`].
+const ENV_KEYS: [&str; 6] = [
+    "default_provider",
+    "providers",
+    "default_route",
+    "routes",
+    "prices",
+    "state_dir",
+];
+
+/// Variables with the prefix that are not configuration: the file's name and the log filter.
+const ENV_NOT_KEYS: [&str; 2] = ["CONFIG", "LOG"];
+
+/// The `IMAGEGATE_*` layer. A variable that names no configuration key (one a wrapper script
+/// set, say) is a warning naming it, not a failure of every command.
+fn env_layer() -> Env {
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if let Some(rest) = name.strip_prefix("IMAGEGATE_")
+            && !ENV_NOT_KEYS.contains(&rest)
+            && !env_key_known(rest)
+        {
+            tracing::warn!("ignoring the environment variable {name}: it sets no configuration key");
+        }
+    }
+    Env::prefixed("IMAGEGATE_")
+        .ignore(&ENV_NOT_KEYS)
+        .filter(|key| env_key_known(key.as_str()))
+        .split("__")
+}
+
+/// Whether the part of a variable's name after `IMAGEGATE_` starts with a configuration key.
+fn env_key_known(rest: &str) -> bool {
+    let top = rest.split("__").next().unwrap_or_default();
+    ENV_KEYS.iter().any(|key| key.eq_ignore_ascii_case(top))
+}
+
 /// Loads the configuration from every layer.
 ///
 /// # Errors
@@ -238,11 +276,7 @@ pub(crate) fn load(explicit: Option<&Path>) -> Result<Config, Failure> {
     if let Some(path) = &file {
         figment = figment.merge(Toml::file_exact(path));
     }
-    figment = figment.merge(
-        Env::prefixed("IMAGEGATE_")
-            .ignore(&["CONFIG", "LOG"])
-            .split("__"),
-    );
+    figment = figment.merge(env_layer());
     figment = conventional_env(figment);
     let mut config: Config = figment
         .extract()

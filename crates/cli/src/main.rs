@@ -13,6 +13,7 @@ mod report;
 mod routes;
 mod state;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -94,6 +95,32 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .with_target(false)
         .init();
+}
+
+/// Colour on log lines only when stderr is a terminal and `NO_COLOR` is unset or empty
+/// (no-color.org): a pipe, a file or a CI log gets plain text.
+fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_needs_a_terminal_and_no_no_color() {
+        let set = std::ffi::OsStr::new("1");
+        let empty = std::ffi::OsStr::new("");
+        assert!(colour(true, None));
+        assert!(colour(true, Some(empty)));
+        assert!(!colour(true, Some(set)));
+        assert!(!colour(false, None));
+        assert!(!colour(false, Some(set)));
+    }
 }

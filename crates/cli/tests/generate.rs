@@ -122,3 +122,33 @@ fn bad_arguments_exit_2_and_say_what_was_wrong() {
         "nothing written"
     );
 }
+
+#[test]
+fn an_unknown_imagegate_variable_is_a_warning_naming_it_not_an_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = imagegate(dir.path())
+        .env("IMAGEGATE_WRAPPER_RUN_ID", "42")
+        .args(["generate", "x", "--size", "0.5K", "-o", "x.png"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("IMAGEGATE_WRAPPER_RUN_ID"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(dir.path().join("x.png").is_file());
+}
+
+#[test]
+fn log_lines_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = imagegate(dir.path())
+        .args(["-v", "generate", "x", "--size", "0.5K", "-o", "x.png"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("INFO"), "info lines are logged with -v: {err}");
+    assert!(!err.contains('\u{1b}'), "no ANSI escape in a pipe: {err:?}");
+}
