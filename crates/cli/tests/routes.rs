@@ -142,3 +142,51 @@ async fn a_per_day_429_on_the_only_target_exits_1_at_once_saying_when_the_pool_r
         assert!(!dir.path().join("heron.png").exists());
     }
 }
+
+/// `batch` without `--max-wait` waits for per-minute windows but not for a daily reset: a
+/// per-day 429 fails the job at once, and the next job finds the pool parked and sends
+/// nothing. With `--max-wait 25h` the same batch would wait for the reset instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_fails_at_once_on_a_daily_quota_unless_max_wait_allows_the_wait() {
+    let fixture =
+        Fixture::by_id("gemini/generate-content/429-quotafailure-rpd-quotavalue").unwrap();
+    let server = MockServer::start().await;
+    mount(&server, &fixture).await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[providers.gemini]\nproject = \"p1\"\nbase_url = \"{}\"\n",
+        server.uri()
+    );
+    std::fs::write(dir.path().join("imagegate.toml"), toml).unwrap();
+    std::fs::write(dir.path().join("in.txt"), "a heron\na crane\n").unwrap();
+    let mut cmd = imagegate(dir.path());
+    cmd.env("GEMINI_API_KEY", "route-test-credential").args([
+        "batch",
+        "in.txt",
+        "--out",
+        "out",
+        "--provider",
+        "gemini",
+        "--concurrency",
+        "1",
+        "--json",
+    ]);
+    let run = tokio::task::spawn_blocking(move || cmd.output().unwrap());
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+        .await
+        .expect("the batch must not wait for the daily reset")
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let failed = summary["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 2, "{summary}");
+    assert!(failed.iter().all(|f| f["kind"] == "quota_exhausted"), "{summary}");
+    assert!(
+        failed[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("capacity returns at"),
+        "{summary}"
+    );
+}
