@@ -162,10 +162,7 @@ fn build_router_with(config: &Config, route: &str, budget: Budget) -> Result<Rou
     };
     let mut targets = Vec::with_capacity(route_config.targets.len());
     for entry in &route_config.targets {
-        let (name, model) = match entry.split_once(':') {
-            Some((name, model)) => (name, Some(model)),
-            None => (entry.as_str(), None),
-        };
+        let (name, model) = split_target(entry);
         let provider_config = config.providers.get(name).cloned().unwrap_or_else(|| {
             // `mock` needs no configuration.
             ProviderConfig::default()
@@ -193,6 +190,14 @@ fn build_router_with(config: &Config, route: &str, budget: Budget) -> Result<Rou
     builder
         .build()
         .map_err(|e| Failure::usage(format!("route `{route}`: {}", e.message())))
+}
+
+/// A route's target entry: `provider` (its default model) or `provider:model`.
+pub(crate) fn split_target(entry: &str) -> (&str, Option<&str>) {
+    match entry.split_once(':') {
+        Some((name, model)) => (name, Some(model)),
+        None => (entry, None),
+    }
 }
 
 /// `--max-wait` as the router's rule: the given duration, else the command's default.

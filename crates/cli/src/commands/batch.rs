@@ -18,7 +18,7 @@ use crate::batch::runner::{Backend, Settings, run as run_jobs, written_count};
 use crate::batch::summary::Summary;
 use crate::config::{Config, ProviderConfig};
 use crate::failure::Failure;
-use crate::routes::{max_wait, routed};
+use crate::routes::{max_wait, routed, split_target};
 use crate::state::pool_for;
 
 /// Arguments of `imagegate batch`.
@@ -284,10 +284,8 @@ fn route_pools(config: &Config, route: &str) -> Result<Vec<PlannedTarget>, Failu
         return Ok(pools);
     };
     for entry in &route_config.targets {
-        let (name, model) = match entry.split_once(':') {
-            Some((name, model)) => (name, Some(model.to_owned())),
-            None => (entry.as_str(), None),
-        };
+        let (name, model) = split_target(entry);
+        let model = model.map(str::to_owned);
         let provider_config = config
             .providers
             .get(name)
