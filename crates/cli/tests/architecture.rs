@@ -237,7 +237,10 @@ fn core_and_router_modules_import_without_loops() {
         assert_eq!(find_cycle(&graph), None, "{krate}: {graph:#?}");
     }
     let core = module_graph("core");
-    assert!(core["quota"].contains("error"), "the scan sees imports: {core:?}");
+    assert!(
+        core["quota"].contains("error"),
+        "the scan sees imports: {core:?}"
+    );
     assert!(!core["error"].contains("quota") && !core["error"].contains("advice"));
     let router = module_graph("router");
     assert!(router["router"].contains("serve"), "{router:?}");

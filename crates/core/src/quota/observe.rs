@@ -118,7 +118,9 @@ mod tests {
     use crate::error::QuotaFacts;
 
     fn refusal(kind: ErrorKind, delay: Duration, facts: QuotaFacts) -> Error {
-        Error::new(kind, "").with_retry_after(delay).with_quota(facts)
+        Error::new(kind, "")
+            .with_retry_after(delay)
+            .with_quota(facts)
     }
 
     #[test]
@@ -132,9 +134,11 @@ mod tests {
         );
         assert_eq!(plausible_delay(&bare), Some(MAX_WINDOW_HOLD));
         // `retryDelay: "86400s"` on a per-minute quota id.
-        let mut facts = QuotaFacts::default();
-        facts.dimension = Some(Dimension::Rpm);
-        facts.quota_id = Some("GenerateRequestsPerMinutePerProjectPerModel".to_owned());
+        let facts = QuotaFacts {
+            dimension: Some(Dimension::Rpm),
+            quota_id: Some("GenerateRequestsPerMinutePerProjectPerModel".to_owned()),
+            ..QuotaFacts::default()
+        };
         let minute = refusal(
             ErrorKind::RateLimited,
             crate::hints::protobuf_duration("86400s").unwrap(),
@@ -152,8 +156,10 @@ mod tests {
 
     #[test]
     fn a_long_delay_on_a_quota_that_says_per_day_is_believed() {
-        let mut facts = QuotaFacts::default();
-        facts.quota_id = Some("GenerateRequestsPerDayPerProjectPerModel-FreeTier".to_owned());
+        let facts = QuotaFacts {
+            quota_id: Some("GenerateRequestsPerDayPerProjectPerModel-FreeTier".to_owned()),
+            ..QuotaFacts::default()
+        };
         let day = Duration::from_secs(86_400);
         let by_id = refusal(ErrorKind::RateLimited, day, facts);
         assert!(is_daily_refusal(&by_id));
