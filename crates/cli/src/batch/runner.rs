@@ -254,9 +254,10 @@ pub(crate) fn written_count(history: &JobHistory) -> u64 {
     u64::try_from(written).unwrap_or(u64::MAX)
 }
 
-/// Whether `--max-cost` stopped new calls: the router's budget refused one.
+/// Whether `--max-cost` stopped new calls: a call failed because the router's budget refused
+/// it on every target that could serve it (a refusal a cheaper target absorbed does not count).
 fn budget_reached(shared: &Shared) -> bool {
-    shared.budget_reached.load(Ordering::SeqCst) || shared.backend.router.budget_reached()
+    shared.budget_reached.load(Ordering::SeqCst)
 }
 
 /// A job refused by `--max-cost`: recorded, shown, reported.
