@@ -8,7 +8,8 @@ mod common;
 use common::{imagegate, stderr, stdout};
 use imagegate_testkit::{Fixture, mount};
 use serde_json::Value;
-use wiremock::MockServer;
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_per_minute_429_on_the_first_target_falls_back_to_the_next_at_once() {
@@ -203,4 +204,55 @@ async fn batch_fails_at_once_on_a_daily_quota_unless_max_wait_allows_the_wait() 
             .contains("capacity returns at"),
         "{summary}"
     );
+}
+
+/// A per-minute 429 asking for a day (`retryDelay: "86400s"` on a per-minute quota id) is not
+/// believed: the pool is held 5 minutes, so `generate` (2-minute maximum wait) stops at once
+/// saying capacity returns in 5 minutes, and the state file does not block the next day.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_per_minute_429_asking_for_a_day_holds_the_pool_minutes_not_a_day() {
+    let mut fixture = Fixture::by_id("gemini/generate-content/429-per-minute-requests").unwrap();
+    let body = fixture.response.body_json.as_mut().unwrap();
+    let details = body["error"]["details"].as_array_mut().unwrap();
+    let retry = details
+        .iter_mut()
+        .find(|d| d["@type"] == "type.googleapis.com/google.rpc.RetryInfo")
+        .unwrap();
+    retry["retryDelay"] = Value::from("86400s");
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(imagegate_testkit::mount::response_template(&fixture))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[providers.gemini]\nproject = \"p1\"\nbase_url = \"{}\"\n",
+        server.uri()
+    );
+    std::fs::write(dir.path().join("imagegate.toml"), toml).unwrap();
+    let mut cmd = imagegate(dir.path());
+    cmd.env("GEMINI_API_KEY", "route-test-credential").args([
+        "generate",
+        "a heron",
+        "-o",
+        "heron.png",
+        "--provider",
+        "gemini",
+        "--json",
+    ]);
+    let run = tokio::task::spawn_blocking(move || cmd.output().unwrap());
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+        .await
+        .expect("no wait of a day, nor of five minutes")
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["error"]["kind"], "rate_limited");
+    let wait_ms = report["error"]["retry_after_ms"].as_u64().unwrap();
+    assert!(
+        (299_000..=300_000).contains(&wait_ms),
+        "held 5 minutes, not a day: {wait_ms} ms"
+    );
+    assert!(stderr(&output).contains("in 4 min") || stderr(&output).contains("in 5 min"));
 }
