@@ -8,8 +8,7 @@ use common::{imagegate, stderr, stdout};
 use imagegate_testkit::{Fixture, Origin};
 use serde_json::Value;
 
-/// Every recorded upstream error body the fixtures were made from, by file name (each recorded
-/// fixture names its file in `source`): each must have a recorded fixture.
+/// Every error sample in shared/samples, by file name: each must have a recorded fixture.
 const ERROR_SAMPLES: [&str; 15] = [
     "gemini-400-api-key-invalid.json",
     "gemini-400-location-unsupported.json",

@@ -5,9 +5,8 @@
 //!
 //! A [`Router`] holds [`Target`]s (provider x model x project, each with its quota pool) and
 //! routes (ordered lists of targets). For each request it takes the first target whose pool
-//! admits the call now, waits for the earliest capacity within the request's deadline and
-//! maximum wait ([`MaxWait`]) when none does (else fails at once saying when capacity
-//! returns), and acts on every error by kind: learn and move on after a 429, park a pool until its
+//! admits the call now, waits for the earliest capacity within the request's deadline when none
+//! does, and acts on every error by kind: learn and move on after a 429, park a pool until its
 //! daily reset, disable a target that lacks billing or a valid key, back off and retry an
 //! unavailable upstream, return at once on a bad request. Every attempt is listed in the
 //! response and reported as an [`Event`]. `docs/router.md` is the user-facing description.
