@@ -120,8 +120,9 @@ impl HttpShell {
     ///
     /// # Errors
     /// - a transport failure, as [`crate::transport_error`] maps it;
-    /// - a redirect (3xx): [`ErrorKind::ConfigInvalid`] naming the status and the origin it
-    ///   points to; it is not followed, so the key never reaches that origin;
+    /// - a redirect (3xx): [`ErrorKind::Unexpected`] (as the error model classifies a status
+    ///   no provider documents) naming the status and the origin it points to; it is not
+    ///   followed, so the key never reaches that origin;
     /// - a body over [`max_response_bytes`](Self::max_response_bytes):
     ///   [`ErrorKind::InvalidResponse`] naming the bound (stopped reading at the bound, or at
     ///   once when `Content-Length` says so).
@@ -187,7 +188,7 @@ fn redirect_error(status: StatusCode, headers: &HeaderMap) -> Error {
         .map(|u| format!(" to {}", u.origin().ascii_serialization()))
         .unwrap_or_default();
     Error::new(
-        ErrorKind::ConfigInvalid,
+        ErrorKind::Unexpected,
         format!(
             "the upstream answered {status} with a redirect{target}; imagegate does not follow \
              redirects (the key would travel with it): set the base URL to the address that \
