@@ -2,7 +2,9 @@
 //!
 //! The vocabulary every imagegate crate speaks: requests and responses, the [`ImageProvider`]
 //! trait, the one [`Error`] with its [`ErrorKind`], retry-hint parsers, the [`Clock`] through
-//! which all time flows, and the quota model. No HTTP client: provider crates bring their own.
+//! which all time flows, the quota model, and the [`registry`] types each provider describes
+//! itself with. No HTTP client (`imagegate-http` is the providers' shared one) and no
+//! provider's figures: each provider's descriptor brings its own presets, prices and zone.
 //!
 //! ```
 //! use imagegate_core::{ErrorKind, GenerateRequest, ImageSize};
@@ -23,6 +25,7 @@ pub mod hints;
 mod image;
 mod provider;
 pub mod quota;
+pub mod registry;
 mod request;
 mod response;
 pub mod secret;

@@ -56,7 +56,7 @@ pub use price::{DEFAULT_BATCH_FACTOR, PerSize, PriceTable, PriceTableConfig};
 pub use snapshot::LedgerSnapshot;
 pub use status::{Block, BlockReason, DimensionStatus, PoolStatus, render_table};
 pub use store::{MemoryQuotaStore, QuotaStore};
-pub use tier::{ModelFamily, Tier, preset};
+pub use tier::Tier;
 
 /// The zone Gemini's daily quotas reset in: midnight America/Los_Angeles.
 pub static PACIFIC: std::sync::LazyLock<TimeZone> = std::sync::LazyLock::new(|| {

@@ -44,6 +44,10 @@ pub struct DimensionStatus {
     pub learned: Option<u64>,
     /// The limit admission enforces: learned, else configured.
     pub limit: Option<u64>,
+    /// True while the limit is unknown and waits to be learned from the upstream's first 429
+    /// (a tiered provider with no tier configured). Shown as "unknown (learning)".
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub learning: bool,
     /// Counted in the current window (the last 60 seconds, or the current day).
     pub used: u64,
     /// `limit - used`, when there is a limit.
@@ -52,6 +56,10 @@ pub struct DimensionStatus {
     /// the next midnight in the pool's zone. `None` when nothing is counted in a per-minute
     /// window.
     pub resets_at: Option<Timestamp>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Why a pool refuses everything.
@@ -93,9 +101,9 @@ impl BlockReason {
     }
 }
 
-/// Renders `statuses` as a table for people: one row per limited or used dimension, reset
-/// instants in `local` time and in Pacific time (where Gemini's day ends), then a line per
-/// block and per shared-pool suspicion.
+/// Renders `statuses` as a table for people: one row per limited, learning or used dimension,
+/// reset instants in `local` time and in Pacific time (where Gemini's day ends), then a line
+/// per block and per shared-pool suspicion.
 pub fn render_table(statuses: &[PoolStatus], local: &TimeZone) -> String {
     let mut rows: Vec<[String; 6]> = vec![[
         "POOL".into(),
@@ -109,12 +117,13 @@ pub fn render_table(statuses: &[PoolStatus], local: &TimeZone) -> String {
     for status in statuses {
         let mut first = true;
         for d in &status.dimensions {
-            if d.limit.is_none() && d.used == 0 {
+            if d.limit.is_none() && d.used == 0 && !d.learning {
                 continue;
             }
             let limit = match (d.limit, d.learned) {
                 (Some(l), Some(_)) => format!("{l} (learned)"),
                 (Some(l), None) => l.to_string(),
+                (None, _) if d.learning => "unknown (learning)".into(),
                 (None, _) => "-".into(),
             };
             rows.push([
