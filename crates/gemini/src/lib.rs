@@ -1,11 +1,15 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+mod descriptor;
 mod models;
 mod provider;
 mod request;
 mod response;
+mod tiers;
 
+pub use descriptor::{DESCRIPTOR, PRICES};
+pub use tiers::{ModelFamily, preset};
 pub use models::{
     DEFAULT_MODEL, Endpoint, IMAGEN_MAX_SAMPLES, capabilities_for, check_model, endpoint_for,
     normalize_model, takes_image_size,
