@@ -60,7 +60,7 @@ pub(crate) fn pool_for(
     let project = config.project.as_deref().unwrap_or(UNNAMED_PROJECT);
     config
         .quota_or_default()
-        .pool_for(kind.as_str(), project, model)
+        .pool_for(kind.descriptor(), project, model)
         .map(Some)
         .map_err(|e| Failure::usage(format!("provider `{name}`: {}", e.message())))
 }

@@ -42,6 +42,7 @@
 #![deny(missing_docs)]
 
 pub mod engine;
+pub mod providers;
 pub mod report;
 pub mod scenario;
 pub mod strategy;

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use imagegate_core::Limits;
-use imagegate_core::quota::PoolConfig;
 use imagegate_mock::sim::{Latency, TruePool, UpstreamKind, Window};
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -229,14 +228,16 @@ impl Checker<'_> {
     }
 
     fn kind(&self, key: &str, text: &str) -> Result<UpstreamKind, ScenarioError> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "gemini" => Ok(UpstreamKind::Gemini),
-            "openrouter" => Ok(UpstreamKind::OpenRouter),
-            _ => Err(self.err(
+        crate::providers::kind_named(text.trim()).ok_or_else(|| {
+            let names: Vec<String> = crate::providers::SIMULATED
+                .iter()
+                .map(|d| format!("\"{}\"", d.name))
+                .collect();
+            self.err(
                 key,
-                format!("expected \"gemini\" or \"openrouter\", found \"{text}\""),
-            )),
-        }
+                format!("expected {}, found \"{text}\"", names.join(" or ")),
+            )
+        })
     }
 
     fn window(&self, key: &str, text: &str) -> Result<Window, ScenarioError> {
@@ -408,7 +409,7 @@ impl Scenario {
                 tpm: p.tpm,
                 ipm: p.ipm,
             };
-            let zone = PoolConfig::default_zone_for(kind.as_str());
+            let zone = crate::providers::zone(kind);
             pools.push(Pool {
                 kind,
                 project: p.project,

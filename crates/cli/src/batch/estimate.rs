@@ -90,7 +90,7 @@ fn scenario_text(
     let mut pools: BTreeMap<String, &PoolConfig> = BTreeMap::new();
     for target in targets {
         let provider = target.pool.id.provider.as_str();
-        if provider != "gemini" && provider != "openrouter" {
+        if imagegate_sim::providers::kind_named(provider).is_none() {
             return Err(format!("the simulator does not model `{provider}` targets"));
         }
         pools

@@ -30,7 +30,7 @@ pub(crate) fn build(world: &World) -> Result<Arc<dyn Strategy>, String> {
         let pool = PoolConfig::new(
             id,
             t.limits.unwrap_or(Limits::NONE),
-            PoolConfig::default_zone_for(t.kind.as_str()),
+            crate::providers::zone(t.kind),
         );
         let provider: Arc<dyn ImageProvider> = t.upstream.clone();
         let name = format!("{}/{}/{}", t.kind.as_str(), t.project, t.model);
