@@ -1,7 +1,8 @@
 //! The crate boundaries of docs/architecture.md, read from `cargo metadata`:
-//! core and router know no provider; no provider knows another; nothing links OpenSSL.
+//! core and router know no provider; no provider knows another; router, http and google-rpc
+//! know only core; nothing links OpenSSL.
 
-#![allow(clippy::expect_used)] // a failed expectation is a failed test
+#![allow(clippy::expect_used, clippy::panic)] // a failed expectation is a failed test
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,6 +63,29 @@ fn core_and_router_depend_on_no_provider_and_no_provider_on_another() {
         "imagegate-core depends on no workspace crate: {:?}",
         graph["imagegate-core"]
     );
+}
+
+#[test]
+fn shared_crates_depend_on_core_only() {
+    // The router, the HTTP shell and the google.rpc protocol crate are shared by providers (or
+    // sit above them): each knows core and nothing else of the workspace.
+    let graph = internal_dependencies();
+    for package in ["imagegate-router", "imagegate-http", "imagegate-google-rpc"] {
+        let deps: Vec<&str> = graph
+            .get(package)
+            .unwrap_or_else(|| panic!("{package} is a workspace member"))
+            .iter()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(deps, ["imagegate-core"], "{package} depends on {deps:?}");
+    }
+    // Every HTTP provider sends through the shared shell.
+    for provider in ["imagegate-gemini", "imagegate-openrouter"] {
+        assert!(
+            graph[provider].contains("imagegate-http"),
+            "{provider} does not use imagegate-http"
+        );
+    }
 }
 
 #[test]

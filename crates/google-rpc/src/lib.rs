@@ -9,7 +9,7 @@
 //! use http::{HeaderMap, StatusCode};
 //! use imagegate_core::{Dimension, ErrorKind};
 //!
-//! // A real free-tier 429 (wire-formats.md A3), trimmed to the fields that matter.
+//! // A real free-tier 429 (fixture gemini/generate-content/429-quotafailure-tpm-freetier), trimmed to the fields that matter.
 //! let body = br#"{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
 //!   "message": "You exceeded your current quota.",
 //!   "details": [

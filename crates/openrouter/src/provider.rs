@@ -22,7 +22,7 @@ use crate::request::{build_request, capabilities};
 use crate::response::respond;
 
 /// The model used when neither the request nor [`OpenRouterProvider::with_model`] names one:
-/// Gemini 2.5 Flash Image through OpenRouter, the seeds' fallback for Gemini direct.
+/// Gemini 2.5 Flash Image through OpenRouter, the usual fallback for Gemini direct.
 pub const DEFAULT_MODEL: &str = "google/gemini-2.5-flash-image";
 
 /// How long one request may take by default (the shared shell's). Image generation takes

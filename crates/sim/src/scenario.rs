@@ -503,7 +503,7 @@ limits = { rpm = 10, rpd = 250 }
     }
 
     #[test]
-    fn reads_the_issue_shape() {
+    fn reads_the_documented_shape() {
         let s = parse(GOOD).unwrap();
         assert_eq!(
             s.start,
