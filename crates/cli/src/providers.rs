@@ -139,7 +139,12 @@ mod tests {
                 d.day_zone
             );
             assert!(!d.default_model.is_empty(), "{}", d.name);
-            assert_eq!(d.recognises.is_some(), d.parse_error.is_some(), "{}", d.name);
+            assert_eq!(
+                d.recognises.is_some(),
+                d.parse_error.is_some(),
+                "{}",
+                d.name
+            );
         }
         assert!(needs_no_configuration("mock"));
         assert!(!needs_no_configuration("gemini"));

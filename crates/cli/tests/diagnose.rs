@@ -165,7 +165,10 @@ fn every_recorded_error_is_a_fixture_diagnose_runs_on() {
     for id in RECORDED_ERRORS {
         let f = Fixture::by_id(id).unwrap_or_else(|e| panic!("{id}: {e}"));
         assert_eq!(f.origin, Origin::Recorded, "{id}");
-        assert!(diagnosed.contains(&f.id), "{id} is not run through diagnose");
+        assert!(
+            diagnosed.contains(&f.id),
+            "{id} is not run through diagnose"
+        );
     }
 }
 

@@ -23,7 +23,7 @@ fn presets(model: &str, tier: Tier) -> Limits {
         Tier::Free => (10, 1_500),
         Tier::Tier1 => (300, 10_000),
         Tier::Tier2 => (1_000, 50_000),
-        Tier::Tier3 => (2_000, 100_000),
+        Tier::Tier3 | Tier::Tier4 | Tier::Tier5 => (2_000, 100_000),
     };
     Limits {
         rpm: Some(rpm),
@@ -170,7 +170,10 @@ fn defaults_depend_on_the_provider() {
         .pool_for(&UNTIERED, "acct", "google/gemini-2.5-flash-image")
         .unwrap();
     assert!(untiered.limits.is_empty(), "no presets without tiers");
-    assert!(!untiered.learning, "nothing to learn from a tier it does not have");
+    assert!(
+        !untiered.learning,
+        "nothing to learn from a tier it does not have"
+    );
     assert_eq!(zone_name(&untiered.day_zone), "UTC");
 }
 

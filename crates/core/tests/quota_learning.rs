@@ -483,7 +483,12 @@ fn a_learning_pool_admits_until_the_first_429_then_keeps_the_stated_limit() {
         t0(),
     );
     let status = store.status_now(&id, t0()).unwrap();
-    assert!(status.dimensions.iter().all(|d| d.learning && d.limit.is_none()));
+    assert!(
+        status
+            .dimensions
+            .iter()
+            .all(|d| d.learning && d.limit.is_none())
+    );
     let table = render_table(&[status], &TimeZone::UTC);
     assert_eq!(table.matches("unknown (learning)").count(), 4, "{table}");
 
@@ -503,7 +508,10 @@ fn a_learning_pool_admits_until_the_first_429_then_keeps_the_stated_limit() {
     let status = store.status_now(&id, t0()).unwrap();
     let rpm = &status.dimensions[0];
     assert_eq!(rpm.dimension, Dimension::Rpm);
-    assert_eq!((rpm.learned, rpm.limit, rpm.learning), (Some(60), Some(60), false));
+    assert_eq!(
+        (rpm.learned, rpm.limit, rpm.learning),
+        (Some(60), Some(60), false)
+    );
     assert!(status.dimensions[1..].iter().all(|d| d.learning));
     let table = render_table(&[status], &TimeZone::UTC);
     assert!(table.contains("60 (learned)"), "{table}");

@@ -121,7 +121,9 @@ mod tests {
         assert_eq!(DESCRIPTOR.zone().iana_name(), Some("America/Los_Angeles"));
         assert_eq!(DESCRIPTOR.default_model, "gemini-2.5-flash-image");
         assert_eq!(
-            DESCRIPTOR.preset("gemini-2.5-flash-image", Some(Tier::Free)).rpm,
+            DESCRIPTOR
+                .preset("gemini-2.5-flash-image", Some(Tier::Free))
+                .rpm,
             Some(10)
         );
         assert!(DESCRIPTOR.preset("gemini-2.5-flash-image", None).is_empty());
@@ -131,7 +133,10 @@ mod tests {
             t.per_image("gemini-3.1-flash-image-preview", Some(ImageSize::Half)),
             0.045
         ));
-        assert!(close(t.per_image("gemini-3.1-flash-image-preview", None), 0.067));
+        assert!(close(
+            t.per_image("gemini-3.1-flash-image-preview", None),
+            0.067
+        ));
         assert!(close(
             t.per_image("gemini-3-pro-image-preview", Some(ImageSize::FourK)),
             0.24
@@ -142,7 +147,8 @@ mod tests {
 
     #[test]
     fn it_recognises_google_envelopes_only() {
-        let google = serde_json::json!({"code": 429, "message": "x", "status": "RESOURCE_EXHAUSTED"});
+        let google =
+            serde_json::json!({"code": 429, "message": "x", "status": "RESOURCE_EXHAUSTED"});
         let openrouter = serde_json::json!({"code": 429, "message": "x", "metadata": {}});
         assert!(recognises(&google));
         assert!(!recognises(&openrouter));
@@ -150,9 +156,8 @@ mod tests {
 
     #[test]
     fn build_names_the_missing_key_variable() {
-        let settings = ProviderSettings::new("g").with_key_env(Some(
-            "IMAGEGATE_TEST_UNSET_VARIABLE_FOR_GEMINI".to_owned(),
-        ));
+        let settings = ProviderSettings::new("g")
+            .with_key_env(Some("IMAGEGATE_TEST_UNSET_VARIABLE_FOR_GEMINI".to_owned()));
         let err = (DESCRIPTOR.build)(&settings).unwrap_err();
         assert!(
             err.message()

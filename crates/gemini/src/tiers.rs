@@ -56,7 +56,8 @@ impl ModelFamily {
             (ModelFamily::GeminiFlashImage, Tier::Tier1) => (300, 10_000),
             (ModelFamily::GeminiProImage | ModelFamily::Imagen, Tier::Tier1) => (100, 10_000),
             (_, Tier::Tier2) => (1_000, 50_000),
-            (_, Tier::Tier3) => (2_000, 100_000),
+            // Google has no tier above 3: a higher one configured gets tier 3's figures.
+            (_, Tier::Tier3 | Tier::Tier4 | Tier::Tier5) => (2_000, 100_000),
         };
         Limits {
             rpm: Some(rpm),
@@ -100,6 +101,7 @@ mod tests {
         assert_eq!(p(Tier::Tier1).rpm, Some(100));
         assert_eq!(p(Tier::Tier2).rpd, Some(50_000));
         assert_eq!(p(Tier::Tier3).rpm, Some(2_000));
+        assert_eq!(p(Tier::Tier5), p(Tier::Tier3));
         assert_eq!(preset("gemini-2.5-flash-image", Tier::Free).rpm, Some(10));
         assert!(preset("some-text-model", Tier::Tier3).is_empty());
     }

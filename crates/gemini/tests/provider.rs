@@ -292,7 +292,10 @@ async fn a_redirect_is_not_followed_so_the_key_never_reaches_another_origin() {
         assert!(error.message().contains("redirect"), "{error}");
         assert!(!format!("{error} {error:?}").contains(KEY));
         let reached = elsewhere.received_requests().await.unwrap();
-        assert!(reached.is_empty(), "{status}: the key reached the second server");
+        assert!(
+            reached.is_empty(),
+            "{status}: the key reached the second server"
+        );
         assert_eq!(server.received_requests().await.unwrap().len(), 1);
     }
 }

@@ -132,12 +132,16 @@ fn with_no_tier_a_pool_starts_unknown_and_learns_from_the_first_429() {
     store.observe_error_now(&config.id, &error, now).unwrap();
     let after = store.status_now(&config.id, now).unwrap();
     let rpm = dimension(&after, Dimension::Rpm);
-    let stated = error.quota().quota_value.expect("the fixture states the limit");
+    let stated = error
+        .quota()
+        .quota_value
+        .expect("the fixture states the limit");
     assert_eq!((rpm.limit, rpm.learning), (Some(stated), false));
     assert!(dimension(&after, Dimension::Rpd).learning);
 
     // A configured tier keeps today's presets.
-    let free: ProviderQuotaConfig = serde_json::from_value(serde_json::json!({"tier": "free"})).unwrap();
+    let free: ProviderQuotaConfig =
+        serde_json::from_value(serde_json::json!({"tier": "free"})).unwrap();
     let pool = free
         .pool_for(&DESCRIPTOR, "proj-a", "gemini-2.5-flash-image")
         .unwrap();

@@ -110,9 +110,10 @@ impl HttpShell {
     /// # Errors
     /// [`ErrorKind::ConfigInvalid`] when the HTTP client could not be built (no TLS roots).
     pub fn request(&self, method: Method, url: &str) -> Result<reqwest::RequestBuilder, Error> {
-        let client = self.client.as_ref().map_err(|why| {
-            Error::config(format!("the HTTP client could not be built: {why}"))
-        })?;
+        let client = self
+            .client
+            .as_ref()
+            .map_err(|why| Error::config(format!("the HTTP client could not be built: {why}")))?;
         Ok(client.request(method, url).timeout(self.timeout))
     }
 
@@ -126,7 +127,11 @@ impl HttpShell {
     /// - a body over [`max_response_bytes`](Self::max_response_bytes):
     ///   [`ErrorKind::InvalidResponse`] naming the bound (stopped reading at the bound, or at
     ///   once when `Content-Length` says so).
-    pub async fn send(&self, request: reqwest::RequestBuilder, host: &str) -> Result<Answer, Error> {
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        host: &str,
+    ) -> Result<Answer, Error> {
         let mut response = request
             .send()
             .await
@@ -201,9 +206,9 @@ fn redirect_error(status: StatusCode, headers: &HeaderMap) -> Error {
 /// `64 MiB`, `512 KiB`, `100 bytes`.
 fn bytes_human(n: u64) -> String {
     const MIB: u64 = 1024 * 1024;
-    if n >= MIB && n % MIB == 0 {
+    if n >= MIB && n.is_multiple_of(MIB) {
         format!("{} MiB", n / MIB)
-    } else if n >= 1024 && n % 1024 == 0 {
+    } else if n >= 1024 && n.is_multiple_of(1024) {
         format!("{} KiB", n / 1024)
     } else {
         format!("{n} bytes")

@@ -2,6 +2,8 @@
 //! reaches a second origin), bodies are bounded, a reset mid-body is `unavailable`, and one
 //! send is one request.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 use http::Method;
 use imagegate_core::ErrorKind;
 use imagegate_http::{HttpShell, sensitive_header};
@@ -12,11 +14,17 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const KEY: &str = "test-key-must-not-travel";
 
-async fn send_with_key(shell: &HttpShell, url: &str) -> imagegate_core::Result<imagegate_http::Answer> {
+async fn send_with_key(
+    shell: &HttpShell,
+    url: &str,
+) -> imagegate_core::Result<imagegate_http::Answer> {
     let request = shell
         .request(Method::POST, url)?
         .header("x-goog-api-key", sensitive_header(KEY)?)
-        .header(http::header::AUTHORIZATION, sensitive_header(&format!("Bearer {KEY}"))?)
+        .header(
+            http::header::AUTHORIZATION,
+            sensitive_header(&format!("Bearer {KEY}"))?,
+        )
         .body("{}");
     shell.send(request, "the test server").await
 }
@@ -44,11 +52,18 @@ async fn redirects_to_another_origin_are_refused_and_the_key_never_reaches_it() 
         assert_eq!(err.kind(), ErrorKind::Unexpected, "{status}: {err}");
         assert_eq!(err.http_status(), Some(status));
         assert!(err.message().contains("redirect"), "{err}");
-        assert!(err.message().contains(&elsewhere.uri()), "names the origin: {err}");
+        assert!(
+            err.message().contains(&elsewhere.uri()),
+            "names the origin: {err}"
+        );
         assert!(!err.message().contains("steal"), "no path or query: {err}");
         assert!(!err.to_string().contains(KEY), "{err}");
         let reached = elsewhere.received_requests().await.unwrap_or_default();
-        assert!(reached.is_empty(), "{status}: the second server saw {} request(s)", reached.len());
+        assert!(
+            reached.is_empty(),
+            "{status}: the second server saw {} request(s)",
+            reached.len()
+        );
         assert_eq!(first.received_requests().await.unwrap_or_default().len(), 1);
     }
 }
@@ -79,7 +94,10 @@ async fn a_body_over_the_bound_is_an_error_naming_the_bound() {
 
 /// A server that answers one request with `head`, then `body`, then closes; it returns what it
 /// read of the request.
-async fn raw_server(head: &'static str, body: Vec<u8>) -> (String, tokio::task::JoinHandle<String>) {
+async fn raw_server(
+    head: &'static str,
+    body: Vec<u8>,
+) -> (String, tokio::task::JoinHandle<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
@@ -148,7 +166,12 @@ async fn a_refused_connection_is_connect_and_one_send_is_one_request() {
         .respond_with(ResponseTemplate::new(503).set_body_string("{}"))
         .mount(&server)
         .await;
-    let answer = send_with_key(&HttpShell::new(), &server.uri()).await.unwrap();
+    let answer = send_with_key(&HttpShell::new(), &server.uri())
+        .await
+        .unwrap();
     assert_eq!(answer.status, 503);
-    assert_eq!(server.received_requests().await.unwrap_or_default().len(), 1);
+    assert_eq!(
+        server.received_requests().await.unwrap_or_default().len(),
+        1
+    );
 }

@@ -107,9 +107,16 @@ mod tests {
         assert!(DESCRIPTOR.presets.is_none());
         let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-9);
         let t = price_table(&[&DESCRIPTOR]);
-        assert!(close(t.per_image("google/gemini-2.5-flash-image", None), 0.039));
-        assert!(close(t.per_image("google/gemini-2.5-flash-image:free", None), 0.0));
-        let google = serde_json::json!({"code": 429, "message": "x", "status": "RESOURCE_EXHAUSTED"});
+        assert!(close(
+            t.per_image("google/gemini-2.5-flash-image", None),
+            0.039
+        ));
+        assert!(close(
+            t.per_image("google/gemini-2.5-flash-image:free", None),
+            0.0
+        ));
+        let google =
+            serde_json::json!({"code": 429, "message": "x", "status": "RESOURCE_EXHAUSTED"});
         let ours = serde_json::json!({"code": 429, "message": "x", "metadata": {"raw": "{}"}});
         assert!(!recognises(&google) && recognises(&ours));
     }

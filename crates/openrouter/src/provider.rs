@@ -8,11 +8,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
-use imagegate_http::{HttpShell, sensitive_header};
 use imagegate_core::{
     ApiKey, Attempt, Capabilities, Clock, Error, ErrorKind, GenerateRequest, GenerateResponse,
     ImageProvider, ServedBy, SystemClock, hints,
 };
+use imagegate_http::{HttpShell, sensitive_header};
 use serde_json::Value;
 
 use crate::base_url::{self, DEFAULT_BASE_URL};
@@ -199,8 +199,8 @@ impl OpenRouterProvider {
                 "the OpenRouter API key ({API_KEY_VAR}) is empty"
             ))));
         }
-        let auth = sensitive_header(&format!("Bearer {}", self.key.expose()))
-            .map_err(|e| self.tag(e))?;
+        let auth =
+            sensitive_header(&format!("Bearer {}", self.key.expose())).map_err(|e| self.tag(e))?;
         let url = base_url::endpoint(&self.base_url, endpoint);
         let mut builder = self
             .http

@@ -308,12 +308,10 @@ async fn a_redirect_is_not_followed_so_the_key_never_reaches_another_origin() {
             .await;
         let server = MockServer::start().await;
         Mock::given(method("POST"))
-            .respond_with(
-                ResponseTemplate::new(status).insert_header(
-                    "location",
-                    format!("{}/api/v1/chat/completions", elsewhere.uri()),
-                ),
-            )
+            .respond_with(ResponseTemplate::new(status).insert_header(
+                "location",
+                format!("{}/api/v1/chat/completions", elsewhere.uri()),
+            ))
             .mount(&server)
             .await;
         let error = common::provider(&server.uri(), now(), ApiKey::new(KEY))
@@ -323,6 +321,9 @@ async fn a_redirect_is_not_followed_so_the_key_never_reaches_another_origin() {
         assert_eq!(error.kind(), ErrorKind::Unexpected, "{status}: {error}");
         assert!(error.message().contains("redirect"), "{error}");
         let reached = elsewhere.received_requests().await.unwrap();
-        assert!(reached.is_empty(), "{status}: the key reached the second server");
+        assert!(
+            reached.is_empty(),
+            "{status}: the key reached the second server"
+        );
     }
 }

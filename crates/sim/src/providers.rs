@@ -9,8 +9,10 @@ use imagegate_mock::sim::UpstreamKind;
 use jiff::tz::TimeZone;
 
 /// The registry entries whose wire format the simulated upstream speaks.
-pub static SIMULATED: &[&ProviderDescriptor] =
-    &[&imagegate_gemini::DESCRIPTOR, &imagegate_openrouter::DESCRIPTOR];
+pub static SIMULATED: &[&ProviderDescriptor] = &[
+    &imagegate_gemini::DESCRIPTOR,
+    &imagegate_openrouter::DESCRIPTOR,
+];
 
 /// The entry of `kind`.
 pub fn descriptor(kind: UpstreamKind) -> &'static ProviderDescriptor {

@@ -1,6 +1,7 @@
 //! The fixtures stand on their own: every `source` and `description` names a public origin or
-#![allow(clippy::panic)] // test helpers: a failed expectation is a failed test
 //! a document in this repository, never a machine path or a document outside it.
+
+#![allow(clippy::panic)] // test helpers: a failed expectation is a failed test
 
 use std::path::Path;
 
@@ -24,7 +25,11 @@ fn every_fixture() -> Vec<Fixture> {
     let mut all = Vec::new();
     for provider in std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display())) {
         let provider = provider.unwrap_or_else(|e| panic!("{e}")).path();
-        let name = provider.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let name = provider
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
         if provider.is_dir() && name != "scenarios" {
             all.extend(Fixture::load_dir(&name).unwrap_or_else(|e| panic!("{name}: {e}")));
         }
@@ -35,7 +40,11 @@ fn every_fixture() -> Vec<Fixture> {
 #[test]
 fn no_fixture_cites_a_local_path_or_an_outside_document() {
     let fixtures = every_fixture();
-    assert!(fixtures.len() >= 100, "only {} fixtures found", fixtures.len());
+    assert!(
+        fixtures.len() >= 100,
+        "only {} fixtures found",
+        fixtures.len()
+    );
     let mut bad = Vec::new();
     for f in &fixtures {
         for text in [&f.source, &f.description] {

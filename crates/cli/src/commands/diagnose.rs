@@ -75,7 +75,8 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         ));
     };
     let (provider, parse) = match args.provider.as_str() {
-        "auto" => detect(envelope),
+        "auto" => detect(envelope)
+            .ok_or_else(|| Failure::usage("no provider with an error format is registered"))?,
         name => descriptor(name)
             .and_then(|d| d.parse_error.map(|p| (d, p)))
             .ok_or_else(|| Failure::usage(format!("`{name}` has no error format to diagnose")))?,
@@ -157,7 +158,7 @@ fn error_object(value: &Value) -> Option<&Value> {
 /// The first registry entry that recognises the envelope (Google's carries a canonical
 /// `status` string or typed `details`; OpenRouter's `metadata` and a numeric code only), else
 /// the first with a wire format.
-fn detect(error: &Value) -> (&'static ProviderDescriptor, ParseErrorFn) {
+fn detect(error: &Value) -> Option<(&'static ProviderDescriptor, ParseErrorFn)> {
     let with_format = || {
         PROVIDERS
             .iter()
@@ -167,7 +168,6 @@ fn detect(error: &Value) -> (&'static ProviderDescriptor, ParseErrorFn) {
     with_format()
         .find(|(d, _)| d.recognises.is_some_and(|r| r(error)))
         .or_else(|| with_format().next())
-        .unwrap_or((&imagegate_gemini::DESCRIPTOR, imagegate_gemini::parse_error))
 }
 
 /// The human explanation: cause, quota facts, fix.

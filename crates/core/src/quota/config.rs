@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! [providers.gemini.quota]
-//! tier = "tier1"                       # free | tier1 | tier2 | tier3
+//! tier = "tier1"                       # free | tier1 ... tier5 (none: limits are learned)
 //! day_zone = "America/Los_Angeles"     # IANA name; default per provider
 //! tokens_per_image = 1290
 //!

@@ -246,8 +246,14 @@ mod tests {
         let req = GenerateRequest::new("x")
             .with_count(4)
             .with_size(ImageSize::TwoK);
-        assert!(close(t.estimate(&req, "vendor-image-pro-preview", false), 0.404));
-        assert!(close(t.estimate(&req, "vendor-image-pro-preview", true), 0.202));
+        assert!(close(
+            t.estimate(&req, "vendor-image-pro-preview", false),
+            0.404
+        ));
+        assert!(close(
+            t.estimate(&req, "vendor-image-pro-preview", true),
+            0.202
+        ));
     }
 
     #[test]

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
-/// A Google usage tier, per project.
+/// A usage tier, per project or account: the key a provider's presets are looked up by.
+/// Google has free and tiers 1-3; OpenAI-style APIs have tiers 1-5. A provider answers for a
+/// tier it does not have as for its nearest one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
@@ -23,13 +25,24 @@ pub enum Tier {
     Tier1,
     /// More than $250 cumulative spend and 30 days since the first payment.
     Tier2,
-    /// More than $1,000 cumulative spend and 30 days since the first payment.
+    /// More than $1,000 cumulative spend and 30 days since the first payment (Google).
     Tier3,
+    /// A fourth paid tier (OpenAI-style APIs).
+    Tier4,
+    /// A fifth paid tier (OpenAI-style APIs).
+    Tier5,
 }
 
 impl Tier {
     /// Every tier, lowest first.
-    pub const ALL: [Tier; 4] = [Tier::Free, Tier::Tier1, Tier::Tier2, Tier::Tier3];
+    pub const ALL: [Tier; 6] = [
+        Tier::Free,
+        Tier::Tier1,
+        Tier::Tier2,
+        Tier::Tier3,
+        Tier::Tier4,
+        Tier::Tier5,
+    ];
 
     /// `free`, `tier1`, `tier2`, `tier3`.
     pub const fn as_str(self) -> &'static str {
@@ -38,6 +51,8 @@ impl Tier {
             Tier::Tier1 => "tier1",
             Tier::Tier2 => "tier2",
             Tier::Tier3 => "tier3",
+            Tier::Tier4 => "tier4",
+            Tier::Tier5 => "tier5",
         }
     }
 }
@@ -61,8 +76,10 @@ impl FromStr for Tier {
             "tier1" => Ok(Tier::Tier1),
             "tier2" => Ok(Tier::Tier2),
             "tier3" => Ok(Tier::Tier3),
+            "tier4" => Ok(Tier::Tier4),
+            "tier5" => Ok(Tier::Tier5),
             other => Err(Error::config(format!(
-                "unknown tier `{other}`: expected free, tier1, tier2 or tier3"
+                "unknown tier `{other}`: expected free, tier1, tier2, tier3, tier4 or tier5"
             ))),
         }
     }
