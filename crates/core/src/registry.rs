@@ -41,7 +41,7 @@ use jiff::tz::TimeZone;
 
 use crate::error::{Error, Result};
 use crate::provider::ImageProvider;
-use crate::quota::{Limits, PerSize, PriceTable, Tier, zone_named};
+use crate::quota::{Limits, PerSize, PriceTable, QuotaDefaults, Tier, zone_named};
 
 /// A provider's pure error classifier: status first, then the body's structured details.
 pub type ParseErrorFn = fn(StatusCode, &HeaderMap, &[u8], Timestamp) -> Error;
@@ -117,6 +117,24 @@ impl ProviderDescriptor {
     /// The variable holding the key: `configured` if given, else the conventional one.
     pub fn key_var<'a>(&'a self, configured: Option<&'a str>) -> Option<&'a str> {
         configured.or_else(|| self.key_vars.first().copied())
+    }
+}
+
+impl QuotaDefaults for ProviderDescriptor {
+    fn kind(&self) -> &str {
+        self.name
+    }
+
+    fn zone(&self) -> TimeZone {
+        ProviderDescriptor::zone(self)
+    }
+
+    fn has_presets(&self) -> bool {
+        self.presets.is_some()
+    }
+
+    fn preset(&self, model: &str, tier: Option<Tier>) -> Limits {
+        ProviderDescriptor::preset(self, model, tier)
     }
 }
 

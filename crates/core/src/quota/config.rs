@@ -28,7 +28,21 @@ use super::price::PerSize;
 use super::tier::Tier;
 use super::{Limits, PoolConfig, PoolId, pool::zone_named};
 use crate::error::{Error, Result};
-use crate::registry::ProviderDescriptor;
+
+/// What a provider's pools start from when configuration says nothing: its kind's name, the
+/// zone its day ends in, and its tier presets. Implemented by the registry's
+/// `ProviderDescriptor`; a trait here so that the quota model does not depend on the registry
+/// (the registry depends on the quota model's types).
+pub trait QuotaDefaults {
+    /// The provider kind's name, the first part of its pool ids (`gemini`).
+    fn kind(&self) -> &str;
+    /// The zone whose midnight ends its day.
+    fn zone(&self) -> TimeZone;
+    /// Whether it has tier presets at all (if so and no tier is configured, its pools learn).
+    fn has_presets(&self) -> bool;
+    /// The preset limits of `model` at `tier`; none without a tier or presets.
+    fn preset(&self, model: &str, tier: Option<Tier>) -> Limits;
+}
 
 /// The quota configuration of one provider.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,7 +175,7 @@ impl ProviderQuotaConfig {
     ///
     /// # Errors
     /// [`ErrorKind::ConfigInvalid`](crate::ErrorKind::ConfigInvalid) for an unknown zone.
-    pub fn day_zone(&self, provider: &ProviderDescriptor) -> Result<TimeZone> {
+    pub fn day_zone(&self, provider: &(impl QuotaDefaults + ?Sized)) -> Result<TimeZone> {
         match &self.day_zone {
             Some(name) => zone_named(name),
             None => Ok(provider.zone()),
@@ -181,12 +195,12 @@ impl ProviderQuotaConfig {
     /// [`ErrorKind::ConfigInvalid`](crate::ErrorKind::ConfigInvalid) for an unknown zone.
     pub fn pool_for(
         &self,
-        provider: &ProviderDescriptor,
+        provider: &(impl QuotaDefaults + ?Sized),
         project: &str,
         model: &str,
     ) -> Result<PoolConfig> {
         let zone = self.day_zone(provider)?;
-        let learning = self.tier.is_none() && provider.presets.is_some();
+        let learning = self.tier.is_none() && provider.has_presets();
         let base = |m: &str| provider.preset(m, self.tier);
         if let Some(shared) = self
             .shared_pools
@@ -200,7 +214,7 @@ impl ProviderQuotaConfig {
                 tpm: shared.tpm,
                 ipm: shared.ipm,
             });
-            let id = PoolId::new(provider.name, project, shared.name.clone());
+            let id = PoolId::new(provider.kind(), project, shared.name.clone());
             return Ok(PoolConfig::new(id, limits, zone)
                 .with_models(shared.models.clone())
                 .with_learning(learning));
@@ -211,7 +225,7 @@ impl ProviderQuotaConfig {
             .map_or(Limits::NONE, ModelQuotaConfig::limits);
         let limits = base(model).overridden_by(overrides);
         Ok(
-            PoolConfig::new(PoolId::new(provider.name, project, model), limits, zone)
+            PoolConfig::new(PoolId::new(provider.kind(), project, model), limits, zone)
                 .with_learning(learning),
         )
     }

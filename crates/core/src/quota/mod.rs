@@ -43,7 +43,9 @@ mod store;
 mod tier;
 
 pub use admission::{Admission, Exhausted, Reservation};
-pub use config::{ModelQuotaConfig, ProviderQuotaConfig, SharedPoolConfig, TokensPerImage};
+pub use config::{
+    ModelQuotaConfig, ProviderQuotaConfig, QuotaDefaults, SharedPoolConfig, TokensPerImage,
+};
 pub use cost::{
     Cost, DEFAULT_TOKENS_PER_IMAGE, DEFAULT_TOKENS_PER_REFERENCE_IMAGE, ModelTokens,
     TokenEstimator, Usage,
