@@ -462,7 +462,7 @@ fn the_status_table_shows_limits_use_resets_and_blocks_for_people() {
 
     let table = render_table(&statuses, &TimeZone::UTC);
     let expected = "\
-POOL                                      DIM  LIMIT  USED  LEFT  NEXT RESET (local / Pacific)
+POOL                                      DIM  LIMIT  USED  LEFT  NEXT RESET (local / day zone)
 gemini/proj-a/gemini-2.5-flash-image      rpm  10     3     7     2026-11-23 18:01:10 UTC / 10:01:10 PST
                                           rpd  250    3     247   2026-11-24 08:00:00 UTC / 00:00:00 PST
                                           tpm  -      3870  -     2026-11-23 18:01:10 UTC / 10:01:10 PST
@@ -521,4 +521,22 @@ fn a_learning_pool_admits_until_the_first_429_then_keeps_the_stated_limit() {
     let known = store_with(FREE, &[MODEL], t0());
     let status = known.status_now(&id, t0()).unwrap();
     assert!(status.dimensions.iter().all(|d| !d.learning));
+}
+
+#[test]
+fn the_status_table_shows_resets_in_each_pools_own_day_zone() {
+    let id = PoolId::new("openrouter", "acct", "google/gemini-2.5-flash-image:free");
+    let limits = Limits {
+        rpd: Some(50),
+        ..Limits::NONE
+    };
+    let store =
+        MemoryQuotaStore::with_pools([PoolConfig::new(id.clone(), limits, TimeZone::UTC)], t0());
+    let status = store.status_now(&id, t0()).unwrap();
+    let table = render_table(&[status], &PACIFIC);
+    // Local time is Pacific here; the pool's day ends at midnight UTC.
+    assert!(
+        table.contains("2026-11-23 16:00:00 PST / 00:00:00 UTC"),
+        "{table}"
+    );
 }
