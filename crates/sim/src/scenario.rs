@@ -1,6 +1,6 @@
 //! Scenarios in TOML: the workload, the true upstream the strategies face, and what the client
 //! is configured with. Read in two steps: serde checks the shape (unknown keys, wrong types,
-//! with the line), then [`Scenario::from_raw`] checks the meaning (durations, rates, that every
+//! with the line), then `Scenario::from_raw` checks the meaning (durations, rates, that every
 //! target names a pool), each error naming the file, the key and what was expected.
 
 use std::collections::BTreeSet;
