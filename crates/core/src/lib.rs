@@ -1,21 +1,4 @@
-//! # imagegate-core
-//!
-//! The vocabulary every imagegate crate speaks: requests and responses, the [`ImageProvider`]
-//! trait, the one [`Error`] with its [`ErrorKind`], retry-hint parsers, the [`Clock`] through
-//! which all time flows, the quota model, and the [`registry`] types each provider describes
-//! itself with. No HTTP client (`imagegate-http` is the providers' shared one) and no
-//! provider's figures: each provider's descriptor brings its own presets, prices and zone.
-//!
-//! ```
-//! use imagegate_core::{ErrorKind, GenerateRequest, ImageSize};
-//!
-//! let request = GenerateRequest::new("a lighthouse at dusk")
-//!     .with_size(ImageSize::OneK)
-//!     .with_aspect_ratio("16:9".parse()?);
-//! request.validate()?;
-//! assert_eq!(ErrorKind::QuotaExhausted.as_str(), "quota_exhausted");
-//! # Ok::<(), imagegate_core::Error>(())
-//! ```
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 mod advice;
