@@ -10,6 +10,8 @@ mod failure;
 mod gate;
 mod output;
 mod providers;
+mod recovery;
+mod references;
 mod report;
 mod routes;
 mod state;
