@@ -6,6 +6,7 @@
 mod batch;
 mod commands;
 mod config;
+mod config_checks;
 mod failure;
 mod gate;
 mod output;

@@ -275,7 +275,9 @@ impl Journal {
             at: Timestamp::now(),
             record,
         };
+        // Scrubbed: a message an upstream echoed may hold a key, and the journal outlives the run.
         let mut text = serde_json::to_string(&line)
+            .map(|text| imagegate_core::secret::scrub(&text))
             .map_err(|e| format!("cannot encode a journal record: {e}"))?;
         text.push('\n');
         let file = self

@@ -102,7 +102,9 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         }
     };
     if args.json {
-        let text = serde_json::to_string(&ErrorReport::from(&error))
+        let mut report = ErrorReport::from(&error);
+        report.message = shortened(&report.message);
+        let text = serde_json::to_string(&report)
             .map_err(|e| Failure::io(format!("cannot render JSON: {e}")))?;
         println!("{text}");
     } else {
@@ -166,6 +168,26 @@ fn detect(error: &Value) -> Envelope {
     }
 }
 
+/// The longest message shown whole; an upstream (or a paste) can hold megabytes.
+const MAX_MESSAGE_BYTES: usize = 2000;
+
+/// `message`, cut at [`MAX_MESSAGE_BYTES`] (on a character boundary) with a note saying how
+/// much was left out.
+fn shortened(message: &str) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message.to_owned();
+    }
+    let mut cut = MAX_MESSAGE_BYTES;
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(
+        "{}... ({} more bytes not shown)",
+        &message[..cut],
+        message.len() - cut
+    )
+}
+
 /// The human explanation: cause, quota facts, fix.
 fn explain(error: &Error, provider: Envelope, now: Timestamp) -> String {
     let who = match provider {
@@ -195,7 +217,7 @@ fn explain(error: &Error, provider: Envelope, now: Timestamp) -> String {
         "upstream: {}\n",
         format!("{who} {status}{code}").trim_end()
     ));
-    out.push_str(&format!("message:  {}\n", error.message()));
+    out.push_str(&format!("message:  {}\n", shortened(error.message())));
     let quota = error.quota();
     let mut facts = Vec::new();
     if let Some(d) = quota.dimension {
