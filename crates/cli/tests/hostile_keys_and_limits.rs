@@ -180,3 +180,58 @@ fn simulate_refuses_a_scenario_too_large_to_hold() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("workload.jobs"), "{}", stderr(&output));
 }
+
+fn diagnose(body: &serde_json::Value) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("body.json"), body.to_string()).unwrap();
+    let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_imagegate"));
+    cmd.current_dir(dir.path())
+        .args(["diagnose", "body.json", "--json"]);
+    let output = cmd.output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn rate_limited(delay: &str) -> serde_json::Value {
+    serde_json::json!({"error": {
+        "code": 429,
+        "message": "Resource has been exhausted (e.g. check quota).",
+        "status": "RESOURCE_EXHAUSTED",
+        "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}]
+    }})
+}
+
+#[test]
+fn advice_never_says_wait_0_ms_nor_calls_a_day_long_delay_a_window() {
+    let zero = diagnose(&rate_limited("0s"));
+    let advice = zero["advice"].as_str().unwrap();
+    assert!(!advice.contains("0 ms"), "{advice}");
+
+    let day = diagnose(&rate_limited("90000s"));
+    let advice = day["advice"].as_str().unwrap();
+    assert!(!advice.starts_with("Wait 25 h"), "{advice}");
+    assert!(advice.contains("per-minute"), "{advice}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_refused_by_max_cost_counts_the_calls_in_flight() {
+    let server = server(Duration::from_millis(300)).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.txt"), "one\ntwo\nthree\n").unwrap();
+    // Two images at $0.039 fit in $0.10; the third is refused while the two are in flight.
+    let output = run(
+        dir.path(),
+        &server,
+        batch_args(
+            "in.txt",
+            &["--concurrency", "3", "--max-cost", "0.10", "--json"],
+        ),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let summary = json(&output);
+    let failed = summary["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{summary}");
+    let message = failed[0]["message"].as_str().unwrap();
+    assert!(message.contains("$0.078"), "{message}");
+}

@@ -297,12 +297,11 @@ pub(crate) fn written_count(history: &JobHistory) -> u64 {
 
 /// A job refused by `--max-cost`: recorded, shown, reported.
 fn not_run(shared: &Shared, job: &Job) -> FailedJob {
-    let max = shared.settings.max_cost_usd.unwrap_or_default();
     let failed = FailedJob {
         job: job.key.clone(),
         line: job.line,
         kind: "not_run".to_owned(),
-        message: format!("not run: its next call would pass --max-cost ${max:.3}"),
+        message: budget_message(shared),
         advice: "raise --max-cost and run the same command again; finished images are kept"
             .to_owned(),
     };
@@ -716,13 +715,31 @@ fn place_rescued(
     Ok(())
 }
 
-fn not_run_failure(shared: &Shared, job: &Job) -> FailedJob {
+/// Why a job is not run under `--max-cost`: counting what calls in flight will cost, not
+/// only what has settled (which is $0.000 while the first calls are still running).
+fn budget_message(shared: &Shared) -> String {
     let max = shared.settings.max_cost_usd.unwrap_or_default();
-    let spent = shared.spend.lock().map(|s| s.settled).unwrap_or_default();
+    let (settled, reserved) = shared
+        .spend
+        .lock()
+        .map(|s| (s.settled, s.reserved))
+        .unwrap_or_default();
+    let committed = settled + reserved;
+    if reserved > 0.0 {
+        format!(
+            "not run: its next call would pass --max-cost ${max:.3} (${committed:.3} spent or \
+             committed: ${settled:.3} settled, ${reserved:.3} on calls in flight)"
+        )
+    } else {
+        format!("not run: its next call would pass --max-cost ${max:.3} (${committed:.3} spent)")
+    }
+}
+
+fn not_run_failure(shared: &Shared, job: &Job) -> FailedJob {
     failure(
         job,
         "not_run",
-        format!("not run: its next call would pass --max-cost ${max:.3} (spent ${spent:.3})"),
+        budget_message(shared),
         "raise --max-cost and run the same command again; finished images are kept",
     )
 }
