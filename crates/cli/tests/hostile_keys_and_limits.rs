@@ -235,3 +235,70 @@ async fn a_job_refused_by_max_cost_counts_the_calls_in_flight() {
     let message = failed[0]["message"].as_str().unwrap();
     assert!(message.contains("$0.078"), "{message}");
 }
+
+/// Makes `dir` refuse new files: `chmod 0555` for a normal user; for root, who ignores
+/// permission bits, the immutable attribute (`chattr +i`). Undone on drop.
+struct ReadOnlyDir(std::path::PathBuf, bool);
+
+impl ReadOnlyDir {
+    fn new(dir: &std::path::Path) -> Self {
+        let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+        let root = String::from_utf8_lossy(&uid.stdout).trim() == "0";
+        let status = if root {
+            std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(dir)
+                .status()
+                .unwrap()
+        } else {
+            std::process::Command::new("chmod")
+                .arg("0555")
+                .arg(dir)
+                .status()
+                .unwrap()
+        };
+        assert!(status.success(), "could not make {} read-only", dir.display());
+        ReadOnlyDir(dir.to_path_buf(), root)
+    }
+}
+
+impl Drop for ReadOnlyDir {
+    fn drop(&mut self) {
+        let _ = if self.1 {
+            std::process::Command::new("chattr").arg("-i").arg(&self.0).status()
+        } else {
+            std::process::Command::new("chmod").arg("0755").arg(&self.0).status()
+        };
+    }
+}
+
+#[test]
+fn a_quota_state_that_cannot_be_written_stops_the_run_instead_of_dropping_the_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let generate = |name: &str| {
+        let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_imagegate"));
+        for (var, _) in std::env::vars_os() {
+            let var = var.to_string_lossy().into_owned();
+            if ["IMAGEGATE_", "GEMINI_", "OPENROUTER_", "GOOGLE_"]
+                .iter()
+                .any(|p| var.starts_with(p))
+            {
+                cmd.env_remove(var);
+            }
+        }
+        cmd.env("IMAGEGATE_STATE_DIR", dir.path().join(".state"))
+            .current_dir(dir.path())
+            .args(["generate", "x", "--provider", "mock", "--size", "0.5K", "-o", name]);
+        cmd.output().unwrap()
+    };
+    let first = generate("a.png");
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(dir.path().join(".state/quota.json").is_file());
+
+    let _locked = ReadOnlyDir::new(&dir.path().join(".state"));
+    let second = generate("b.png");
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    let err = stderr(&second);
+    assert!(err.contains("quota.json") && err.contains("cannot be written"), "{err}");
+    assert!(!dir.path().join("b.png").exists(), "nothing was made unthrottled");
+}
