@@ -302,3 +302,26 @@ fn a_quota_state_that_cannot_be_written_stops_the_run_instead_of_dropping_the_li
     assert!(err.contains("quota.json") && err.contains("cannot be written"), "{err}");
     assert!(!dir.path().join("b.png").exists(), "nothing was made unthrottled");
 }
+
+#[test]
+fn advice_never_says_until_a_reset_that_already_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = serde_json::json!({"error": {
+        "code": 429,
+        "message": "Rate limit exceeded: free-models-per-day",
+        "metadata": {"headers": {
+            "X-RateLimit-Limit": "50",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": "1700000000000"
+        }}
+    }});
+    std::fs::write(dir.path().join("body.json"), body.to_string()).unwrap();
+    let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_imagegate"));
+    cmd.current_dir(dir.path()).args(["diagnose", "body.json"]);
+    let output = cmd.output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("already passed"), "{text}");
+    let fix = text.lines().find(|l| l.starts_with("fix:")).unwrap();
+    assert!(!fix.contains("until then"), "{text}");
+}

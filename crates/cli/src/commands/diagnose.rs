@@ -262,6 +262,15 @@ fn explain(error: &Error, provider: Envelope, now: Timestamp) -> String {
             _ => "already passed".to_owned(),
         };
         out.push_str(&format!("resets:   {when}, {wait}\n"));
+        if reset <= now {
+            // The advice would say "until then" or "wait": not next to "already passed".
+            out.push_str(
+                "fix:      The reset it names has already passed: the quota should be \
+                 available again, so retry; if it is refused again, the upstream's counter has \
+                 not reset yet.\n",
+            );
+            return out;
+        }
     }
     out.push_str(&format!("fix:      {}\n", error.advice()));
     out
