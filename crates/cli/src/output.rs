@@ -53,7 +53,9 @@ impl Destination {
                 );
                 path.with_file_name(format!("{file_stem}-{}.{extension}", index + 1))
             }
-            Destination::Dir(dir) => dir.join(format!("{stem}-{}.{}", index + 1, image.extension())),
+            Destination::Dir(dir) => {
+                dir.join(format!("{stem}-{}.{}", index + 1, image.extension()))
+            }
         }
     }
 
@@ -220,7 +222,8 @@ pub(crate) fn with_fallbacks(path: PathBuf) -> impl Iterator<Item = PathBuf> {
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
     let first = path.clone();
-    std::iter::once(first).chain((2u32..).map(move |n| path.with_file_name(format!("{stem}~{n}{extension}"))))
+    std::iter::once(first)
+        .chain((2u32..).map(move |n| path.with_file_name(format!("{stem}~{n}{extension}"))))
 }
 
 /// Writes `bytes` to exactly `path` (the file `-o` names), atomically, replacing a regular

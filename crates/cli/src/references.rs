@@ -33,8 +33,8 @@ pub(crate) async fn read(path: &Path) -> Result<ReferenceImage, String> {
 
 fn read_blocking(path: &Path) -> Result<Vec<u8>, String> {
     let shown = path.display();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read reference image {shown}: {e}"))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read reference image {shown}: {e}"))?;
     if !meta.is_file() {
         return Err(format!(
             "reference image {shown} is not a regular file (a FIFO, device or directory is \

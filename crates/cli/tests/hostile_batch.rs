@@ -3,7 +3,7 @@
 //! journals and inputs. Each test is the reproduction of a defect that lost paid images, paid
 //! twice or hung, run against the real binary and a wiremock Gemini.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed unwrap is a failed test
 
 mod hostile_kit;
 
@@ -164,7 +164,11 @@ async fn an_unwritable_output_stops_new_calls_and_keeps_paid_images_for_the_reru
     std::fs::rename(&moved, &out).unwrap();
     let rerun = run(dir.path(), &server, batch_args("in.txt", &["--json"])).await;
     assert!(rerun.status.success(), "{}", stderr(&rerun));
-    assert_eq!(requests(&server).await, 3, "the rescued image was not paid again");
+    assert_eq!(
+        requests(&server).await,
+        3,
+        "the rescued image was not paid again"
+    );
     assert_eq!(images_in(&out).len(), 3);
     assert!(!rescued.exists(), "moved into the output");
 }
@@ -267,7 +271,10 @@ async fn a_file_under_a_stable_name_is_adopted_only_after_a_started_record_and_i
     assert_eq!(summary["images_recovered"], 0, "{summary}");
     assert_eq!(summary["images_written"], 2, "{summary}");
     assert_eq!(requests(&server).await, 2);
-    assert_eq!(std::fs::read(out.join("1-a-quiet-harbor.png")).unwrap(), b"");
+    assert_eq!(
+        std::fs::read(out.join("1-a-quiet-harbor.png")).unwrap(),
+        b""
+    );
     assert_eq!(
         std::fs::read(out.join("2-a-busy-port.png")).unwrap(),
         b"GIF89a? no",
@@ -299,7 +306,10 @@ async fn a_journal_with_bad_bytes_in_the_middle_and_a_torn_end_still_resumes() {
     lines[1].insert(quote, 0xff);
     let mut bytes = lines.join(&b'\n');
     // A last line torn inside a multibyte character.
-    bytes.extend_from_slice("{\"at\":\"2026-11-23T10:00:00Z\",\"event\":\"planned\",\"job\":\"9\",\"prompt\":\"caf".as_bytes());
+    bytes.extend_from_slice(
+        "{\"at\":\"2026-11-23T10:00:00Z\",\"event\":\"planned\",\"job\":\"9\",\"prompt\":\"caf"
+            .as_bytes(),
+    );
     bytes.push(0xc3);
     std::fs::write(&path, bytes).unwrap();
 
@@ -323,7 +333,9 @@ async fn a_journal_with_bad_bytes_in_the_middle_and_a_torn_end_still_resumes() {
 async fn a_bom_is_stripped_and_a_non_utf8_line_is_skipped_by_number_with_exit_1() {
     let server = server(Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut input = "\u{feff}{\"prompt\": \"a cat\"}\n{\"prompt\": \"a dog\"}\n".as_bytes().to_vec();
+    let mut input = "\u{feff}{\"prompt\": \"a cat\"}\n{\"prompt\": \"a dog\"}\n"
+        .as_bytes()
+        .to_vec();
     input.extend_from_slice(b"{\"prompt\": \"caf\xff\"}\n{\"prompt\": \"a cow\"}\n");
     write(&dir.path().join("in.txt"), &input);
     let output = run(dir.path(), &server, batch_args("in.txt", &["--json"])).await;
@@ -331,7 +343,11 @@ async fn a_bom_is_stripped_and_a_non_utf8_line_is_skipped_by_number_with_exit_1(
     let summary = json(&output);
     assert_eq!(summary["jobs"], 3, "{summary}");
     assert_eq!(skipped_lines(&summary), [3]);
-    assert!(stderr(&output).contains("in.txt:3: skipped"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("in.txt:3: skipped"),
+        "{}",
+        stderr(&output)
+    );
     let bodies: Vec<String> = server
         .received_requests()
         .await
@@ -370,7 +386,10 @@ async fn out_at_an_existing_file_says_it_must_be_a_directory() {
     let output = run(dir.path(), &server, batch_args("in.txt", &[])).await;
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let err = stderr(&output);
-    assert!(err.contains("--out") && err.contains("must be a directory"), "{err}");
+    assert!(
+        err.contains("--out") && err.contains("must be a directory"),
+        "{err}"
+    );
     assert_eq!(requests(&server).await, 0);
 }
 
@@ -382,7 +401,10 @@ async fn image_files_follow_the_umask() {
     let mut cmd = command(dir.path(), &server);
     cmd.arg0_umask(0o022, &batch_args("in.txt", &[]));
     let output = finish(
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap(),
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
         Duration::from_secs(60),
     )
     .await;

@@ -2,7 +2,7 @@
 //! directory, an output that cannot be written, FIFOs in place of files, huge references,
 //! the umask. Each test reproduces a defect that lost a paid image or replaced a file.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed unwrap is a failed test
 
 mod hostile_kit;
 
@@ -14,12 +14,7 @@ use std::time::Duration;
 use hostile_kit::*;
 
 fn generate(extra: &[&str]) -> Vec<String> {
-    let mut args = strings(&[
-        "generate",
-        "a lighthouse at dusk",
-        "--provider",
-        "gemini",
-    ]);
+    let mut args = strings(&["generate", "a lighthouse at dusk", "--provider", "gemini"]);
     args.extend(strings(extra));
     args
 }
@@ -115,7 +110,12 @@ async fn output_at_a_fifo_is_refused_and_left_alone() {
         "{}",
         stderr(&output)
     );
-    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
     assert_eq!(requests(&server).await, 0);
 }
 

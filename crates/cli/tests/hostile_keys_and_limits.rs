@@ -1,7 +1,7 @@
 //! Keys of any shape never leave the process; configuration that cannot work is refused
 //! naming its key; inputs too large to handle are refused or cut with a note.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed unwrap is a failed test
 
 mod hostile_kit;
 
@@ -49,7 +49,10 @@ fn relay_command(dir: &std::path::Path, server: &MockServer) -> std::process::Co
 }
 
 fn assert_no_key(what: &str, text: &str) {
-    assert!(!text.contains(RELAY_KEY), "the key leaked into {what}: {text}");
+    assert!(
+        !text.contains(RELAY_KEY),
+        "the key leaked into {what}: {text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -60,13 +63,25 @@ async fn a_key_of_any_shape_echoed_by_a_relay_is_scrubbed_everywhere() {
     cmd.args(["-vv", "generate", "a cat", "--provider", "relay", "--json"]);
     let output = finish(cmd.spawn().unwrap(), Duration::from_secs(60)).await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(stdout(&output).contains("not valid for this relay"), "the message is kept");
+    assert!(
+        stdout(&output).contains("not valid for this relay"),
+        "the message is kept"
+    );
     assert_no_key("generate --json", &stdout(&output));
     assert_no_key("stderr", &stderr(&output));
 
     std::fs::write(dir.path().join("in.txt"), "a cat\n").unwrap();
     let mut cmd = relay_command(dir.path(), &server);
-    cmd.args(["-vv", "batch", "in.txt", "--out", "out", "--provider", "relay", "--json"]);
+    cmd.args([
+        "-vv",
+        "batch",
+        "in.txt",
+        "--out",
+        "out",
+        "--provider",
+        "relay",
+        "--json",
+    ]);
     let output = finish(cmd.spawn().unwrap(), Duration::from_secs(60)).await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert_no_key("batch --json", &stdout(&output));
@@ -75,7 +90,10 @@ async fn a_key_of_any_shape_echoed_by_a_relay_is_scrubbed_everywhere() {
     assert!(journal.contains("not valid for this relay"), "{journal}");
     assert_no_key("the journal", &journal);
     for entry in walk(dir.path().join(".state")) {
-        assert_no_key("the state directory", &String::from_utf8_lossy(&std::fs::read(entry).unwrap()));
+        assert_no_key(
+            "the state directory",
+            &String::from_utf8_lossy(&std::fs::read(entry).unwrap()),
+        );
     }
 }
 
@@ -114,16 +132,15 @@ fn generate_with_config(toml: &str) -> std::process::Output {
 #[test]
 fn a_key_pasted_as_api_key_env_is_refused_without_echoing_it() {
     let pasted = "AIzaSyD4xY7qLmN0pRsTuVwXyZ1234567890ab";
-    let output = generate_with_config(&format!(
-        "[providers.gemini]\napi_key_env = \"{pasted}\"\n"
-    ));
+    let output = generate_with_config(&format!("[providers.gemini]\napi_key_env = \"{pasted}\"\n"));
     assert_eq!(output.status.code(), Some(2));
     let err = stderr(&output);
     assert!(err.contains("providers.gemini.api_key_env"), "{err}");
     assert!(!err.contains(pasted), "the key was echoed: {err}");
     assert!(!err.contains("AIzaSy"), "part of the key was echoed: {err}");
 
-    let odd = generate_with_config("[providers.gemini]\napi_key_env = \"sk-live key/with spaces\"\n");
+    let odd =
+        generate_with_config("[providers.gemini]\napi_key_env = \"sk-live key/with spaces\"\n");
     assert_eq!(odd.status.code(), Some(2));
     assert!(!stderr(&odd).contains("with spaces"), "{}", stderr(&odd));
 }
@@ -131,10 +148,13 @@ fn a_key_pasted_as_api_key_env_is_refused_without_echoing_it() {
 #[test]
 fn a_zero_or_absurd_timeout_is_refused_naming_the_key() {
     for timeout in ["0s", "400days"] {
-        let output = generate_with_config(&format!(
-            "[providers.mock]\ntimeout = \"{timeout}\"\n"
-        ));
-        assert_eq!(output.status.code(), Some(2), "{timeout}: {}", stderr(&output));
+        let output = generate_with_config(&format!("[providers.mock]\ntimeout = \"{timeout}\"\n"));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{timeout}: {}",
+            stderr(&output)
+        );
         let err = stderr(&output);
         assert!(err.contains("providers.mock.timeout"), "{err}");
     }
@@ -157,7 +177,11 @@ fn diagnose_cuts_a_huge_message_with_a_note() {
         assert!(output.status.success(), "{}", stderr(&output));
         let shown = stdout(&output);
         assert!(shown.len() < 20_000, "{} bytes printed", shown.len());
-        assert!(shown.contains("more bytes not shown"), "{}", &shown[..shown.len().min(500)]);
+        assert!(
+            shown.contains("more bytes not shown"),
+            "{}",
+            &shown[..shown.len().min(500)]
+        );
     }
 }
 
@@ -178,7 +202,11 @@ fn simulate_refuses_a_scenario_too_large_to_hold() {
         .timeout(Duration::from_secs(30));
     let output = cmd.output().unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(stderr(&output).contains("workload.jobs"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("workload.jobs"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 fn diagnose(body: &serde_json::Value) -> serde_json::Value {
@@ -257,7 +285,11 @@ impl ReadOnlyDir {
                 .status()
                 .unwrap()
         };
-        assert!(status.success(), "could not make {} read-only", dir.display());
+        assert!(
+            status.success(),
+            "could not make {} read-only",
+            dir.display()
+        );
         ReadOnlyDir(dir.to_path_buf(), root)
     }
 }
@@ -265,9 +297,15 @@ impl ReadOnlyDir {
 impl Drop for ReadOnlyDir {
     fn drop(&mut self) {
         let _ = if self.1 {
-            std::process::Command::new("chattr").arg("-i").arg(&self.0).status()
+            std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&self.0)
+                .status()
         } else {
-            std::process::Command::new("chmod").arg("0755").arg(&self.0).status()
+            std::process::Command::new("chmod")
+                .arg("0755")
+                .arg(&self.0)
+                .status()
         };
     }
 }
@@ -288,7 +326,16 @@ fn a_quota_state_that_cannot_be_written_stops_the_run_instead_of_dropping_the_li
         }
         cmd.env("IMAGEGATE_STATE_DIR", dir.path().join(".state"))
             .current_dir(dir.path())
-            .args(["generate", "x", "--provider", "mock", "--size", "0.5K", "-o", name]);
+            .args([
+                "generate",
+                "x",
+                "--provider",
+                "mock",
+                "--size",
+                "0.5K",
+                "-o",
+                name,
+            ]);
         cmd.output().unwrap()
     };
     let first = generate("a.png");
@@ -299,8 +346,14 @@ fn a_quota_state_that_cannot_be_written_stops_the_run_instead_of_dropping_the_li
     let second = generate("b.png");
     assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
     let err = stderr(&second);
-    assert!(err.contains("quota.json") && err.contains("cannot be written"), "{err}");
-    assert!(!dir.path().join("b.png").exists(), "nothing was made unthrottled");
+    assert!(
+        err.contains("quota.json") && err.contains("cannot be written"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("b.png").exists(),
+        "nothing was made unthrottled"
+    );
 }
 
 #[test]

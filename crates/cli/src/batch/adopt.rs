@@ -58,8 +58,14 @@ mod tests {
         assert!(is_complete_image(&file("a.png", &png)));
         assert!(!is_complete_image(&file("torn.png", &png[..png.len() - 3])));
         assert!(!is_complete_image(&file("empty.png", b"")));
-        assert!(!is_complete_image(&file("gif.png", b"GIF89a? not really a gif")));
-        assert!(!is_complete_image(&file("text.png", b"hello, this is not an image")));
+        assert!(!is_complete_image(&file(
+            "gif.png",
+            b"GIF89a? not really a gif"
+        )));
+        assert!(!is_complete_image(&file(
+            "text.png",
+            b"hello, this is not an image"
+        )));
         assert!(!is_complete_image(&dir.path().join("missing.png")));
     }
 }

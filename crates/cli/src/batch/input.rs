@@ -224,12 +224,7 @@ fn text_job(line: usize, prompt: &str) -> Job {
     }
 }
 
-fn jsonl_job(
-    line: usize,
-    text: &str,
-    base: &Path,
-    references: References,
-) -> Result<Job, String> {
+fn jsonl_job(line: usize, text: &str, base: &Path, references: References) -> Result<Job, String> {
     let raw: RawJob = serde_json::from_str(text).map_err(|e| format!("not a job object: {e}"))?;
     let prompt = raw.prompt.trim().to_owned();
     if prompt.is_empty() {
@@ -321,7 +316,12 @@ mod tests {
 
     #[test]
     fn text_lines_skip_blanks_and_comments_and_number_jobs_by_line() {
-        let parsed = parse(b"a cat\n\n# note\nA Dog!\n", Format::Text, Path::new("."), References::Inside);
+        let parsed = parse(
+            b"a cat\n\n# note\nA Dog!\n",
+            Format::Text,
+            Path::new("."),
+            References::Inside,
+        );
         let stems: Vec<_> = parsed.jobs.iter().map(|j| j.stem.as_str()).collect();
         assert_eq!(stems, ["1-a-cat", "4-a-dog"]);
         assert!(parsed.malformed.is_empty());
@@ -337,7 +337,12 @@ mod tests {
             "{\"prompt\": \"y\", \"id\": \"../up\"}\n",
             "{\"prompt\": \"z\", \"output\": \"zed.png\", \"references\": [\"r.png\"]}\n",
         );
-        let parsed = parse(text.as_bytes(), Format::Jsonl, Path::new("/in"), References::Inside);
+        let parsed = parse(
+            text.as_bytes(),
+            Format::Jsonl,
+            Path::new("/in"),
+            References::Inside,
+        );
         let lines: Vec<_> = parsed.malformed.iter().map(|m| m.line).collect();
         assert_eq!(lines, [2, 3, 4, 5]);
         assert_eq!(parsed.jobs.len(), 2);
@@ -349,7 +354,12 @@ mod tests {
     #[test]
     fn duplicate_ids_are_malformed() {
         let text = "{\"prompt\": \"a\", \"id\": 1}\n{\"prompt\": \"b\", \"id\": 1}\n";
-        let parsed = parse(text.as_bytes(), Format::Jsonl, Path::new("."), References::Inside);
+        let parsed = parse(
+            text.as_bytes(),
+            Format::Jsonl,
+            Path::new("."),
+            References::Inside,
+        );
         assert_eq!(parsed.jobs.len(), 1);
         assert_eq!(parsed.malformed[0].line, 2);
     }

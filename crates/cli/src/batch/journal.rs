@@ -62,7 +62,11 @@ pub(crate) enum Record {
     Done { job: String },
     /// Image `image` of `job` was paid for but could not be written to the output; it is
     /// kept at `path` (absolute, in the recovery place) until a run moves it into place.
-    Rescued { job: String, image: u32, path: String },
+    Rescued {
+        job: String,
+        image: u32,
+        path: String,
+    },
     /// The job stopped without all its images: the error's kind and advice.
     Failed {
         job: String,
@@ -158,8 +162,16 @@ impl Replay {
                  only if their calls were started; check the output",
                 path.display(),
                 numbers.join(", line "),
-                if more > 0 { format!(" and {more} more") } else { String::new() },
-                if self.damaged_lines.len() == 1 { "is" } else { "are" },
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                },
+                if self.damaged_lines.len() == 1 {
+                    "is"
+                } else {
+                    "are"
+                },
             ));
         }
         if let Some(line) = self.torn_last_line {

@@ -275,8 +275,7 @@ pub(crate) async fn run(
                 job: job.key.clone(),
                 line: job.line,
                 kind: "interrupted".to_owned(),
-                message: "stopped (Ctrl-C or SIGTERM) before all its images were made"
-                    .to_owned(),
+                message: "stopped (Ctrl-C or SIGTERM) before all its images were made".to_owned(),
                 advice: "run the same command again to resume".to_owned(),
             }),
         }

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use imagegate_core::{
-    AspectRatio, GenerateRequest, GenerateResponse, ImageProvider, ImageSize,
-    TokenUsage,
+    AspectRatio, GenerateRequest, GenerateResponse, ImageProvider, ImageSize, TokenUsage,
 };
 use serde::Serialize;
 
@@ -124,7 +123,9 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         request = request.with_model(model.clone());
     }
     for path in &args.references {
-        let image = crate::references::read(path).await.map_err(Failure::usage)?;
+        let image = crate::references::read(path)
+            .await
+            .map_err(Failure::usage)?;
         request = request.with_reference_image(image);
     }
     request

@@ -1,6 +1,6 @@
 //! Helpers for the hostile-user tests: the real binary against a per-test wiremock Gemini,
 //! with a clean environment, spawned or run to the end.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // shared by several test files
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // shared by several test files
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -63,7 +63,11 @@ pub(crate) fn batch_args(input: &str, extra: &[&str]) -> Vec<String> {
 }
 
 /// Runs to the end (at most a minute: a hang is a failure, not a stuck test run).
-pub(crate) async fn run(dir: &Path, server: &MockServer, args: Vec<String>) -> std::process::Output {
+pub(crate) async fn run(
+    dir: &Path,
+    server: &MockServer,
+    args: Vec<String>,
+) -> std::process::Output {
     let mut cmd = command(dir, server);
     cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
