@@ -78,24 +78,17 @@ pub(crate) async fn run(
     output
 }
 
-/// Waits for `child` at most `limit`; kills it and fails the test when it hangs.
-pub(crate) async fn finish(mut child: Child, limit: Duration) -> std::process::Output {
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-                .await
-                .unwrap();
+/// Waits for `child` at most `limit`, reading its pipes meanwhile (so a chatty child cannot
+/// block on a full pipe); kills it and fails the test when it hangs.
+pub(crate) async fn finish(child: Child, limit: Duration) -> std::process::Output {
+    let pid = child.id();
+    let waiting = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap());
+    match tokio::time::timeout(limit, waiting).await {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            signal(pid, "-KILL");
+            panic!("imagegate (pid {pid}) hung for {limit:?} and was killed");
         }
-        if start.elapsed() > limit {
-            child.kill().unwrap();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "imagegate hung for {limit:?} and was killed; stderr: {}",
-                stderr(&output)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
