@@ -12,6 +12,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use hostile_kit::*;
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
 
 fn generate(extra: &[&str]) -> Vec<String> {
     let mut args = strings(&["generate", "a lighthouse at dusk", "--provider", "gemini"]);
@@ -19,13 +21,41 @@ fn generate(extra: &[&str]) -> Vec<String> {
     args
 }
 
+/// Answers every request at one fixed instant, however early it arrived.
+struct AtOnce {
+    at: std::time::Instant,
+    template: ResponseTemplate,
+}
+
+impl Respond for AtOnce {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let wait = self.at.saturating_duration_since(std::time::Instant::now());
+        self.template.clone().set_delay(wait)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn parallel_runs_into_one_directory_never_overwrite_each_other() {
-    let runs = 8;
-    // Every answer arrives at about the same instant, so every run picks its name at once.
-    let server = server(Duration::from_millis(300)).await;
+    let runs = 16;
+    // Every answer is released at the same instant, so every run picks its name at once.
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(AtOnce {
+            at: std::time::Instant::now() + Duration::from_millis(1500),
+            template: imagegate_testkit::mount::response_template(
+                &imagegate_testkit::Fixture::by_id(SUCCESS).unwrap(),
+            ),
+        })
+        .mount(&server)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("out")).unwrap();
+    // Limits high enough that no run waits for a minute window (the free tier allows 10).
+    std::fs::write(
+        dir.path().join("imagegate.toml"),
+        "[providers.gemini.quota.models.\"gemini-2.5-flash-image\"]\nrpm = 1000\nipm = 1000\n",
+    )
+    .unwrap();
     let children: Vec<_> = (0..runs)
         .map(|_| {
             let mut cmd = command(dir.path(), &server);
