@@ -247,7 +247,15 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
             }
             let path = match destination.write(&stem, summary.images.len(), total, image) {
                 Ok(path) => path,
-                Err(e) => return Err(rescue(config, &stem, image, &e)),
+                Err(e) => {
+                    if !summary.images.is_empty() {
+                        eprintln!(
+                            "imagegate: {} of {total} image(s) were written before the failure",
+                            summary.images.len()
+                        );
+                    }
+                    return Err(rescue(config, &stem, image, &e));
+                }
             };
             warn_on_extension_mismatch(&path, image.extension());
             if !args.json {
