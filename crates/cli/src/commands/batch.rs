@@ -198,7 +198,7 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
     }
     // Held from before the journal is read until the run ends: a second run on this
     // directory stops here, before it can pay for anything.
-    let _lock = if args.dry_run || !args.out.is_dir() {
+    let early_lock = if args.dry_run || !args.out.is_dir() {
         None
     } else {
         Some(OutputLock::acquire(&args.out)?)
@@ -241,7 +241,7 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
 
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Failure::usage(format!("cannot create --out {}: {e}", args.out.display())))?;
-    let _lock = match _lock {
+    let _lock = match early_lock {
         Some(lock) => lock,
         None => OutputLock::acquire(&args.out)?,
     };
