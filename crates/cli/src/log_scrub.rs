@@ -33,10 +33,16 @@ impl Drop for ScrubbedLine {
         if self.0.is_empty() {
             return;
         }
-        let text = scrub(&String::from_utf8_lossy(&self.0));
         // Nowhere left to report a failed write to stderr.
-        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        let _ = std::io::stderr()
+            .lock()
+            .write_all(scrubbed(&self.0).as_bytes());
     }
+}
+
+/// One event's bytes as they may be shown.
+fn scrubbed(event: &[u8]) -> String {
+    scrub(&String::from_utf8_lossy(event))
 }
 
 impl<'a> MakeWriter<'a> for ScrubbedStderr {
@@ -44,5 +50,24 @@ impl<'a> MakeWriter<'a> for ScrubbedStderr {
 
     fn make_writer(&'a self) -> Self::Writer {
         ScrubbedLine::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_event_is_written_whole_and_without_keys() {
+        let _held = imagegate_core::ApiKey::new("log-scrub-test-key-0a9f");
+        let mut line = ScrubbedStderr.make_writer();
+        write!(line, "DEBUG sending to https://relay/?k=").unwrap();
+        write!(line, "log-scrub-test-key-0a9f done\n").unwrap();
+        assert_eq!(
+            scrubbed(&line.0),
+            "DEBUG sending to https://relay/?k=*** done\n"
+        );
+        line.0.clear();
     }
 }
