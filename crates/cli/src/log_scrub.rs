@@ -62,8 +62,8 @@ mod tests {
     fn an_event_is_written_whole_and_without_keys() {
         let _held = imagegate_core::ApiKey::new("log-scrub-test-key-0a9f");
         let mut line = ScrubbedStderr.make_writer();
-        write!(line, "DEBUG sending to https://relay/?k=").unwrap();
-        write!(line, "log-scrub-test-key-0a9f done\n").unwrap();
+        write!(line, "DEBUG sending to https://relay/?k=log-scrub-").unwrap();
+        writeln!(line, "test-key-0a9f done").unwrap();
         assert_eq!(
             scrubbed(&line.0),
             "DEBUG sending to https://relay/?k=*** done\n"
