@@ -302,6 +302,14 @@ fn validate(config: &Config) -> Result<(), Failure> {
                  it with `api_key_env`"
             )));
         }
+        if let Some(problem) = crate::config_checks::provider_problem(
+            name,
+            provider.api_key_env.as_deref(),
+            provider.timeout,
+            &source,
+        ) {
+            return Err(Failure::usage(problem));
+        }
         if provider.kind_for(name).is_none() {
             return Err(Failure::usage(format!(
                 "invalid configuration: key `providers.{name}.kind` in {source}: expected one \

@@ -72,9 +72,12 @@ impl QuotaGate {
             let admission = match self.store.admit_now(&self.pool, cost, now) {
                 Ok(admission) => admission,
                 Err(e) => {
-                    // The state is an aid, not a gate keeper of last resort: go without it.
-                    tracing::warn!(error = %e, "quota state unavailable; sending unthrottled");
-                    return Ok(None);
+                    // Never silently unthrottled: the limits are what the state keeps.
+                    return Err(Failure::usage(format!(
+                        "quota state {} cannot be used ({}); nothing was sent",
+                        self.store.path().display(),
+                        e.message()
+                    )));
                 }
             };
             match admission {

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use imagegate_core::quota::{FileQuotaStore, PoolConfig};
+use imagegate_core::quota::{FileQuotaStore, PoolConfig, PoolId};
 
 use crate::config::{Config, ProviderConfig};
 use crate::failure::Failure;
@@ -40,9 +40,23 @@ pub(crate) fn open_store(config: &Config) -> Result<Option<FileQuotaStore>, Fail
         tracing::warn!("no state directory (set HOME or state_dir): quota use is not remembered");
         return Ok(None);
     };
-    FileQuotaStore::open(dir.join("quota.json"))
-        .map(Some)
-        .map_err(|e| Failure::usage(format!("quota state: {}", e.message())))
+    let store = FileQuotaStore::open(dir.join("quota.json"))
+        .map_err(|e| Failure::usage(format!("quota state: {}", e.message())))?;
+    // A state that can be read but not written would let every call through unrecorded:
+    // the configured limits would hold for nothing. Found now, before anything is sent, and
+    // refused like an unwritable state directory. The probe is a write that changes nothing
+    // (clearing the blocks of a pool no configuration can name).
+    let probe = PoolId::new("imagegate", "write-probe", "\u{0}none");
+    store.clear_blocks(&probe).map_err(|e| {
+        Failure::usage(format!(
+            "quota state {} cannot be written ({}): the configured limits could not be kept. \
+             Make the file and its directory writable, or set state_dir (or \
+             IMAGEGATE_STATE_DIR) to a writable directory",
+            store.path().display(),
+            e.message()
+        ))
+    })?;
+    Ok(Some(store))
 }
 
 /// The pool one provider's model draws on.

@@ -38,6 +38,9 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
+/// The most images a scenario may ask for (jobs x images per job).
+pub const MAX_IMAGES: u64 = 1_000_000;
+
 /// When jobs arrive.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Arrival {
@@ -356,6 +359,19 @@ impl Scenario {
             return Err(c.err(
                 "workload.images_per_job",
                 "expected at least 1 image per job, found 0",
+            ));
+        }
+        // Every job and call is held in memory (a few hundred bytes each): a scenario past
+        // this many images would take gigabytes before printing anything.
+        let images = w.jobs.saturating_mul(u64::from(w.images_per_job));
+        if images > MAX_IMAGES {
+            return Err(c.err(
+                "workload.jobs",
+                format!(
+                    "expected at most {MAX_IMAGES} images in all (jobs x images_per_job), found \
+                     {images}: the simulation holds every job in memory; simulate a sample and \
+                     scale the result"
+                ),
             ));
         }
         let workload = Workload {

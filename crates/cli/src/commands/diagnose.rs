@@ -103,7 +103,9 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     }
     let error = parse(status, &headers, &body, now);
     if args.json {
-        let text = serde_json::to_string(&ErrorReport::from(&error))
+        let mut report = ErrorReport::from(&error);
+        report.message = shortened(&report.message);
+        let text = serde_json::to_string(&report)
             .map_err(|e| Failure::io(format!("cannot render JSON: {e}")))?;
         println!("{text}");
     } else {
@@ -170,6 +172,26 @@ fn detect(error: &Value) -> Option<(&'static ProviderDescriptor, ParseErrorFn)> 
         .or_else(|| with_format().next())
 }
 
+/// The longest message shown whole; an upstream (or a paste) can hold megabytes.
+const MAX_MESSAGE_BYTES: usize = 2000;
+
+/// `message`, cut at [`MAX_MESSAGE_BYTES`] (on a character boundary) with a note saying how
+/// much was left out.
+fn shortened(message: &str) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message.to_owned();
+    }
+    let mut cut = MAX_MESSAGE_BYTES;
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(
+        "{}... ({} more bytes not shown)",
+        &message[..cut],
+        message.len() - cut
+    )
+}
+
 /// The human explanation: cause, quota facts, fix.
 fn explain(error: &Error, provider: &ProviderDescriptor, now: Timestamp) -> String {
     let who = provider.label;
@@ -196,7 +218,7 @@ fn explain(error: &Error, provider: &ProviderDescriptor, now: Timestamp) -> Stri
         "upstream: {}\n",
         format!("{who} {status}{code}").trim_end()
     ));
-    out.push_str(&format!("message:  {}\n", error.message()));
+    out.push_str(&format!("message:  {}\n", shortened(error.message())));
     let quota = error.quota();
     let mut facts = Vec::new();
     if let Some(d) = quota.dimension {
@@ -243,6 +265,15 @@ fn explain(error: &Error, provider: &ProviderDescriptor, now: Timestamp) -> Stri
             _ => "already passed".to_owned(),
         };
         out.push_str(&format!("resets:   {when}, {wait}\n"));
+        if reset <= now {
+            // The advice would say "until then" or "wait": not next to "already passed".
+            out.push_str(
+                "fix:      The reset it names has already passed: the quota should be \
+                 available again, so retry; if it is refused again, the upstream's counter has \
+                 not reset yet.\n",
+            );
+            return out;
+        }
     }
     out.push_str(&format!("fix:      {}\n", error.advice()));
     out
