@@ -1,7 +1,7 @@
 //! Configuration: built-in defaults < TOML file < `IMAGEGATE_*` environment variables, plus the
-//! providers' conventional variables (`GEMINI_API_KEY`, `GEMINI_BASE_URL`,
-//! `OPENROUTER_API_KEY`, `OPENROUTER_BASE_URL`). The format is documented in
-//! docs/configuration.md; keep the two in step.
+//! providers' conventional variables (each registry entry's key and base-URL variables:
+//! `GEMINI_API_KEY`, `GEMINI_BASE_URL`, `OPENROUTER_API_KEY`, `OPENROUTER_BASE_URL`). The
+//! format is documented in docs/configuration.md; keep the two in step.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,61 +10,51 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use imagegate_core::quota::{PriceTable, PriceTableConfig, ProviderQuotaConfig};
-use serde::{Deserialize, Serialize};
+use imagegate_core::registry::{ProviderDescriptor, ProviderSettings};
+use serde::{Deserialize, Deserializer};
 
 use crate::failure::Failure;
+use crate::providers::{PROVIDERS, descriptor, names, needs_no_configuration};
 
 /// The file read when neither `--config` nor `IMAGEGATE_CONFIG` names one (if it exists).
 pub(crate) const DEFAULT_FILE: &str = "imagegate.toml";
 
-/// The kinds of provider imagegate can build.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum ProviderKind {
-    /// Google's Gemini API (and Imagen through it).
-    Gemini,
-    /// OpenRouter's OpenAI-compatible API.
-    Openrouter,
-    /// The built-in offline provider: synthetic but valid PNGs.
-    Mock,
-}
+/// A kind of provider imagegate can build: an entry of the registry
+/// ([`crate::providers::PROVIDERS`]), named in configuration by its `name`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ProviderKind(&'static ProviderDescriptor);
 
 impl ProviderKind {
     /// The kind a provider named `name` has when its configuration does not say.
     fn for_name(name: &str) -> Option<Self> {
-        match name {
-            "gemini" => Some(ProviderKind::Gemini),
-            "openrouter" => Some(ProviderKind::Openrouter),
-            "mock" => Some(ProviderKind::Mock),
-            _ => None,
-        }
+        descriptor(name).map(ProviderKind)
     }
 
-    /// The kind's name, as quota pools and presets know it.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            ProviderKind::Gemini => "gemini",
-            ProviderKind::Openrouter => "openrouter",
-            ProviderKind::Mock => "mock",
-        }
+    /// The registry entry.
+    pub(crate) fn descriptor(self) -> &'static ProviderDescriptor {
+        self.0
     }
 
     /// The model a provider of this kind uses when nothing names one.
     pub(crate) fn default_model(self) -> &'static str {
-        match self {
-            ProviderKind::Gemini => imagegate_gemini::DEFAULT_MODEL,
-            ProviderKind::Openrouter => imagegate_openrouter::DEFAULT_MODEL,
-            ProviderKind::Mock => imagegate_mock::DEFAULT_MODEL,
-        }
+        self.0.default_model
     }
 
     /// The environment variable holding the key when `api_key_env` does not name one.
     pub(crate) fn default_key_env(self) -> Option<&'static str> {
-        match self {
-            ProviderKind::Gemini => Some("GEMINI_API_KEY"),
-            ProviderKind::Openrouter => Some("OPENROUTER_API_KEY"),
-            ProviderKind::Mock => None,
-        }
+        self.0.key_vars.first().copied()
+    }
+}
+
+impl<'de> Deserialize<'de> for ProviderKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        ProviderKind::for_name(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown provider kind `{name}`: expected one of {}",
+                names().join(", ")
+            ))
+        })
     }
 }
 
@@ -119,12 +109,13 @@ impl Config {
         })
     }
 
-    /// The price table: the built-in figures with `[prices]` on top.
+    /// The price table: every registered provider's figures with `[prices]` on top.
     pub(crate) fn price_table(&self) -> PriceTable {
-        self.prices
-            .clone()
-            .map(PriceTable::from)
-            .unwrap_or_default()
+        let table = imagegate_core::registry::price_table(PROVIDERS);
+        match self.prices.clone() {
+            Some(prices) => table.with_overrides(prices),
+            None => table,
+        }
     }
 }
 
@@ -132,7 +123,8 @@ impl Config {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProviderConfig {
-    /// gemini, openrouter or mock; defaults to the provider's name when that is one of them.
+    /// A registry name (gemini, openrouter, mock); defaults to the provider's name when that
+    /// is one of them.
     #[serde(default)]
     pub kind: Option<ProviderKind>,
     /// The environment variable that holds the key (keys never go in files).
@@ -150,6 +142,9 @@ pub(crate) struct ProviderConfig {
     /// How long one upstream call may take, e.g. "120s" or "2m".
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
+    /// The largest answer accepted from the upstream, in bytes (default 64 MiB).
+    #[serde(default)]
+    pub max_response_bytes: Option<u64>,
     /// Quota limits, tier and day zone for this provider's pools (docs/quota-model.md).
     #[serde(default)]
     pub quota: Option<ProviderQuotaConfig>,
@@ -177,6 +172,17 @@ impl ProviderConfig {
                 .map(str::to_owned)
         })
     }
+
+    /// What the registry entry's `build` takes: this configuration under `name`.
+    pub(crate) fn settings(&self, name: &str) -> ProviderSettings {
+        ProviderSettings::new(name)
+            .with_key_env(self.key_env(name))
+            .with_base_url(self.base_url.clone())
+            .with_project(self.project.clone())
+            .with_model(self.model.clone())
+            .with_timeout(self.timeout)
+            .with_max_response_bytes(self.max_response_bytes)
+    }
 }
 
 /// Which file to read: `--config`, else `IMAGEGATE_CONFIG`, else `./imagegate.toml` if present.
@@ -202,21 +208,22 @@ fn config_file(explicit: Option<&Path>) -> Result<Option<PathBuf>, Failure> {
     }
 }
 
-/// The conventional provider variables, as two configuration layers.
+/// The conventional provider variables of every registry entry, as two configuration layers.
 ///
 /// A key in `GEMINI_API_KEY` makes a provider named `gemini` exist when the configuration does
 /// not define one (the first layer, joined under everything else); a base URL variable points
 /// that provider elsewhere (the second, merged over everything). The key itself is not copied
 /// anywhere: the provider reads it from the environment when it is built.
 fn conventional_env(mut figment: Figment) -> Figment {
-    for (name, key_var, url_var) in [
-        ("gemini", "GEMINI_API_KEY", "GEMINI_BASE_URL"),
-        ("openrouter", "OPENROUTER_API_KEY", "OPENROUTER_BASE_URL"),
-    ] {
-        if std::env::var_os(key_var).is_some_and(|v| !v.is_empty()) {
+    for provider in PROVIDERS {
+        let name = provider.name;
+        if let Some(key_var) = provider.key_vars.first()
+            && std::env::var_os(key_var).is_some_and(|v| !v.is_empty())
+        {
             figment = figment.join(Serialized::default(&format!("providers.{name}.kind"), name));
         }
-        if let Ok(url) = std::env::var(url_var)
+        if let Some(url_var) = provider.base_url_var
+            && let Ok(url) = std::env::var(url_var)
             && !url.is_empty()
         {
             figment = figment.merge(Serialized::default(
@@ -331,10 +338,19 @@ fn validate(config: &Config) -> Result<(), Failure> {
                  it with `api_key_env`"
             )));
         }
+        if let Some(problem) = crate::config_checks::provider_problem(
+            name,
+            provider.api_key_env.as_deref(),
+            provider.timeout,
+            &source,
+        ) {
+            return Err(Failure::usage(problem));
+        }
         if provider.kind_for(name).is_none() {
             return Err(Failure::usage(format!(
                 "invalid configuration: key `providers.{name}.kind` in {source}: expected one \
-                 of gemini, openrouter, mock (needed because `{name}` is not a provider name)"
+                 of {} (needed because `{name}` is not a provider name)",
+                names().join(", ")
             )));
         }
         if let Some(quota) = &provider.quota
@@ -363,7 +379,7 @@ fn validate(config: &Config) -> Result<(), Failure> {
         }
         for target in &route_config.targets {
             let provider = target.split_once(':').map_or(target.as_str(), |(p, _)| p);
-            if provider != "mock" && !config.providers.contains_key(provider) {
+            if !needs_no_configuration(provider) && !config.providers.contains_key(provider) {
                 return Err(Failure::usage(format!(
                     "invalid configuration: key `routes.{route}.targets` in {source}: no \
                      provider named `{provider}` is configured (target `{target}`)"
@@ -380,7 +396,7 @@ fn validate(config: &Config) -> Result<(), Failure> {
         )));
     }
     if let Some(default) = &config.default_provider
-        && default != "mock"
+        && !needs_no_configuration(default)
         && !config.providers.contains_key(default)
     {
         return Err(Failure::usage(format!(

@@ -6,9 +6,13 @@
 mod batch;
 mod commands;
 mod config;
+mod config_checks;
 mod failure;
+mod log_scrub;
 mod output;
 mod providers;
+mod recovery;
+mod references;
 mod report;
 mod routes;
 mod state;
@@ -94,7 +98,7 @@ fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(log_scrub::ScrubbedStderr)
         .with_ansi(colour(
             std::io::stderr().is_terminal(),
             std::env::var_os("NO_COLOR").as_deref(),

@@ -1,20 +1,42 @@
-//! The provider registry: from a name and the configuration to a ready `ImageProvider`.
+//! The provider registry: the one list of provider kinds ([`PROVIDERS`]) and, from a name and
+//! the configuration, a ready `ImageProvider`.
 //!
-//! Adding a provider crate means one arm in [`build`] and one [`ProviderKind`] variant; no
-//! command changes.
+//! Everything that needs to know the providers iterates [`PROVIDERS`]: configuration (kinds,
+//! conventional variables), assembly ([`build`], [`select`]), `diagnose`, `quota`, the price
+//! table and the batch dry run. Adding a provider crate means one line here
+//! (docs/adding-a-provider.md); no command changes.
 
 use std::sync::Arc;
 
-use imagegate_core::{ApiKey, Error, ErrorKind, ImageProvider};
-use imagegate_gemini::GeminiProvider;
-use imagegate_mock::MockProvider;
-use imagegate_openrouter::OpenRouterProvider;
+use imagegate_core::registry::{self, ProviderDescriptor};
+use imagegate_core::{Error, ImageProvider};
 
 use crate::config::{Config, ProviderConfig, ProviderKind};
 use crate::failure::Failure;
 
-/// The providers tried, in order, when neither `--provider` nor `default_provider` says.
-const PREFERRED: [&str; 2] = ["gemini", "openrouter"];
+/// Every provider kind imagegate can build, in order of preference: when neither `--provider`
+/// nor `default_provider` says, the first configured one with a key is used.
+pub(crate) static PROVIDERS: &[&ProviderDescriptor] = &[
+    &imagegate_gemini::DESCRIPTOR,
+    &imagegate_openrouter::DESCRIPTOR,
+    &imagegate_mock::DESCRIPTOR,
+];
+
+/// The registry entry named `name`.
+pub(crate) fn descriptor(name: &str) -> Option<&'static ProviderDescriptor> {
+    registry::find(PROVIDERS, name)
+}
+
+/// The registry's names, in order.
+pub(crate) fn names() -> Vec<&'static str> {
+    registry::names(PROVIDERS)
+}
+
+/// True for a kind that needs no key and can be used without a `[providers.NAME]` section
+/// (the mock).
+pub(crate) fn needs_no_configuration(name: &str) -> bool {
+    descriptor(name).is_some_and(|d| d.key_vars.is_empty())
+}
 
 /// A provider ready to use, with the name the user knows it by.
 #[derive(Debug)]
@@ -27,8 +49,8 @@ pub(crate) struct Selected {
     pub config: ProviderConfig,
 }
 
-/// Picks the provider: `--provider`, else `default_provider`, else the first of gemini and
-/// openrouter that is configured, else the mock (with a note on stderr saying so).
+/// Picks the provider: `--provider`, else `default_provider`, else the first registry entry
+/// that needs a key and is configured, else the mock (with a note on stderr saying so).
 ///
 /// # Errors
 /// [`Failure::Usage`] when the named provider is not configured or cannot be built (no key,
@@ -36,40 +58,47 @@ pub(crate) struct Selected {
 pub(crate) fn select(config: &Config, requested: Option<&str>) -> Result<Selected, Failure> {
     let name = match requested.or(config.default_provider.as_deref()) {
         Some(name) => name.to_owned(),
-        None => match PREFERRED
+        None => match PROVIDERS
             .iter()
-            .find(|name| config.providers.contains_key(**name))
+            .find(|d| !d.key_vars.is_empty() && config.providers.contains_key(d.name))
         {
-            Some(name) => (*name).to_owned(),
+            Some(d) => d.name.to_owned(),
             None => {
+                let keys: Vec<&str> = PROVIDERS
+                    .iter()
+                    .filter_map(|d| d.key_vars.first().copied())
+                    .collect();
                 eprintln!(
-                    "imagegate: no provider configured and neither GEMINI_API_KEY nor \
-                     OPENROUTER_API_KEY is set; using the built-in mock provider (synthetic \
-                     images, no network)"
+                    "imagegate: no provider configured and none of {} is set; using the \
+                     built-in mock provider (synthetic images, no network)",
+                    keys.join(", ")
                 );
-                "mock".to_owned()
+                imagegate_mock::DESCRIPTOR.name.to_owned()
             }
         },
     };
     let provider_config = match config.providers.get(&name) {
         Some(provider_config) => provider_config.clone(),
-        None if name == "mock" => ProviderConfig::default(),
+        None if needs_no_configuration(&name) => ProviderConfig::default(),
         None => {
             let known: Vec<&str> = config
                 .providers
                 .keys()
                 .map(String::as_str)
-                .chain(std::iter::once("mock"))
+                .chain(
+                    PROVIDERS
+                        .iter()
+                        .filter(|d| d.key_vars.is_empty())
+                        .map(|d| d.name),
+                )
                 .collect();
             return Err(Failure::usage(format!(
                 "no provider named `{name}` is configured (known: {}); set {} or add \
                  [providers.{name}] to the configuration",
                 known.join(", "),
-                match name.as_str() {
-                    "gemini" => "GEMINI_API_KEY",
-                    "openrouter" => "OPENROUTER_API_KEY",
-                    _ => "its key",
-                }
+                descriptor(&name)
+                    .and_then(|d| d.key_vars.first().copied())
+                    .unwrap_or("its key")
             )));
         }
     };
@@ -82,67 +111,43 @@ pub(crate) fn select(config: &Config, requested: Option<&str>) -> Result<Selecte
     })
 }
 
-/// The key a provider's configuration points at, read from the environment.
-fn key_for(name: &str, config: &ProviderConfig) -> Result<ApiKey, Error> {
-    let Some(var) = config.key_env(name) else {
-        return Err(Error::config(format!(
-            "no `api_key_env` is configured for `{name}`"
-        )));
-    };
-    match std::env::var(&var) {
-        Ok(key) if !key.trim().is_empty() => Ok(ApiKey::new(key.trim())),
-        _ => Err(Error::new(
-            ErrorKind::ConfigInvalid,
-            format!("needs an API key: set the environment variable {var}"),
-        )),
-    }
+/// Builds one provider from its configuration, through its registry entry.
+///
+/// # Errors
+/// The entry's own: [`ErrorKind::ConfigInvalid`](imagegate_core::ErrorKind::ConfigInvalid)
+/// naming the missing key variable or what is wrong with the base URL.
+pub(crate) fn build(name: &str, config: &ProviderConfig) -> Result<Arc<dyn ImageProvider>, Error> {
+    let kind = config
+        .kind_for(name)
+        .map_or(&imagegate_mock::DESCRIPTOR, ProviderKind::descriptor);
+    (kind.build)(&config.settings(name))
 }
 
-/// Builds one provider from its configuration.
-pub(crate) fn build(name: &str, config: &ProviderConfig) -> Result<Arc<dyn ImageProvider>, Error> {
-    let kind = config.kind_for(name).unwrap_or(ProviderKind::Mock);
-    match kind {
-        ProviderKind::Mock => {
-            let mut mock = MockProvider::new().with_name(name);
-            if let Some(project) = &config.project {
-                mock = mock.with_project(project.clone());
-            }
-            if let Some(model) = &config.model {
-                mock = mock.with_default_model(model.clone());
-            }
-            Ok(Arc::new(mock))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_entry_is_consistent() {
+        let mut seen = std::collections::BTreeSet::new();
+        for d in PROVIDERS {
+            assert!(seen.insert(d.name), "{} twice", d.name);
+            assert!(
+                imagegate_core::quota::zone_named(d.day_zone).is_ok(),
+                "{}: unknown zone {}",
+                d.name,
+                d.day_zone
+            );
+            assert!(!d.default_model.is_empty(), "{}", d.name);
+            assert_eq!(
+                d.recognises.is_some(),
+                d.parse_error.is_some(),
+                "{}",
+                d.name
+            );
         }
-        ProviderKind::Gemini => {
-            let mut gemini = GeminiProvider::new(key_for(name, config)?);
-            if let Some(url) = &config.base_url {
-                gemini = gemini.with_base_url(url)?;
-            }
-            if let Some(timeout) = config.timeout {
-                gemini = gemini.with_timeout(timeout);
-            }
-            if let Some(project) = &config.project {
-                gemini = gemini.with_project(project.clone());
-            }
-            if let Some(model) = &config.model {
-                gemini = gemini.with_model(model.clone());
-            }
-            Ok(Arc::new(gemini))
-        }
-        ProviderKind::Openrouter => {
-            let mut openrouter = OpenRouterProvider::new(key_for(name, config)?);
-            if let Some(url) = &config.base_url {
-                openrouter = openrouter.with_base_url(url)?;
-            }
-            if let Some(timeout) = config.timeout {
-                openrouter = openrouter.with_timeout(timeout);
-            }
-            if let Some(project) = &config.project {
-                openrouter = openrouter.with_project(project.clone());
-            }
-            if let Some(model) = &config.model {
-                openrouter = openrouter.with_model(model.clone());
-            }
-            Ok(Arc::new(openrouter))
-        }
+        assert!(needs_no_configuration("mock"));
+        assert!(!needs_no_configuration("gemini"));
+        assert_eq!(names(), ["gemini", "openrouter", "mock"]);
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use imagegate_core::quota::{FileQuotaStore, PoolConfig};
+use imagegate_core::quota::{FileQuotaStore, PoolConfig, PoolId};
 
 use crate::config::{Config, ProviderConfig};
 use crate::failure::Failure;
@@ -43,9 +43,23 @@ pub(crate) fn open_store(config: &Config) -> Result<Option<FileQuotaStore>, Fail
         tracing::warn!("no state directory (set HOME or state_dir): quota use is not remembered");
         return Ok(None);
     };
-    FileQuotaStore::open(dir.join(STATE_FILE))
-        .map(Some)
-        .map_err(|e| Failure::usage(format!("quota state: {}", e.message())))
+    let store = FileQuotaStore::open(dir.join(STATE_FILE))
+        .map_err(|e| Failure::usage(format!("quota state: {}", e.message())))?;
+    // A state that can be read but not written would let every call through unrecorded:
+    // the configured limits would hold for nothing. Found now, before anything is sent, and
+    // refused like an unwritable state directory. The probe is a write that changes nothing
+    // (clearing the blocks of a pool no configuration can name).
+    let probe = PoolId::new("imagegate", "write-probe", "\u{0}none");
+    store.clear_blocks(&probe).map_err(|e| {
+        Failure::usage(format!(
+            "quota state {} cannot be written ({}): the configured limits could not be kept. \
+             Make the file and its directory writable, or set state_dir (or \
+             IMAGEGATE_STATE_DIR) to a writable directory",
+            store.path().display(),
+            e.message()
+        ))
+    })?;
+    Ok(Some(store))
 }
 
 /// The pool one provider's model draws on.
@@ -63,7 +77,7 @@ pub(crate) fn pool_for(
     let project = config.project.as_deref().unwrap_or(UNNAMED_PROJECT);
     config
         .quota_or_default()
-        .pool_for(kind.as_str(), project, model)
+        .pool_for(kind.descriptor(), project, model)
         .map(Some)
         .map_err(|e| Failure::usage(format!("provider `{name}`: {}", e.message())))
 }

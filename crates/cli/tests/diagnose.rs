@@ -1,6 +1,6 @@
 //! `imagegate diagnose` classifies every recorded error exactly as the providers do.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed unwrap is a failed test
 
 mod common;
 
@@ -8,23 +8,24 @@ use common::{imagegate, stderr, stdout};
 use imagegate_testkit::{Fixture, Origin};
 use serde_json::Value;
 
-/// Every error sample in shared/samples, by file name: each must have a recorded fixture.
-const ERROR_SAMPLES: [&str; 15] = [
-    "gemini-400-api-key-invalid.json",
-    "gemini-400-location-unsupported.json",
-    "gemini-404-model-not-found.json",
-    "gemini-429-errorinfo-rate-limit-exceeded.json",
-    "gemini-429-limit0-freetier-image.json",
-    "gemini-429-quotafailure-rpd-quotavalue.json",
-    "gemini-429-quotafailure-tpm-freetier.json",
-    "gemini-429-resource-exhausted-bare.json",
-    "gemini-500-internal.json",
-    "gemini-503-overloaded.json",
-    "openrouter-401-no-auth.json",
-    "openrouter-402-insufficient-credits.json",
-    "openrouter-404-no-endpoints.json",
-    "openrouter-429-free-models-per-day.json",
-    "openrouter-502-midstream-provider-error.json",
+/// Every real error body the repository holds, by fixture id: each must stay a recorded
+/// fixture that `diagnose` is run on.
+const RECORDED_ERRORS: [&str; 15] = [
+    "gemini/generate-content/400-api-key-invalid",
+    "gemini/generate-content/400-location-unsupported",
+    "gemini/generate-content/404-model-not-found",
+    "gemini/generate-content/429-errorinfo-rate-limit-exceeded",
+    "gemini/generate-content/429-limit0-freetier-image",
+    "gemini/generate-content/429-quotafailure-rpd-quotavalue",
+    "gemini/generate-content/429-quotafailure-tpm-freetier",
+    "gemini/generate-content/429-resource-exhausted-bare",
+    "gemini/generate-content/500-internal",
+    "gemini/generate-content/503-overloaded",
+    "openrouter/chat-completions/401-no-auth",
+    "openrouter/chat-completions/402-insufficient-credits",
+    "openrouter/chat-completions/404-no-endpoints",
+    "openrouter/chat-completions/429-free-models-per-day",
+    "openrouter/chat-completions/502-upstream-error-raw-object",
 ];
 
 /// Recorded and synthesized fixtures whose body is a JSON error envelope: what a person would
@@ -156,25 +157,19 @@ fn diagnose_agrees_with_every_openrouter_error_fixture() {
 }
 
 #[test]
-fn every_error_sample_has_a_recorded_fixture() {
-    let mut recorded = Vec::new();
+fn every_recorded_error_is_a_fixture_diagnose_runs_on() {
+    let mut diagnosed = Vec::new();
     for provider in ["gemini", "openrouter"] {
-        recorded.extend(
-            Fixture::load_dir(provider)
-                .unwrap()
-                .into_iter()
-                .filter(|f| f.origin == Origin::Recorded),
+        diagnosed.extend(error_fixtures(provider).into_iter().map(|f| f.id));
+    }
+    for id in RECORDED_ERRORS {
+        let f = Fixture::by_id(id).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(f.origin, Origin::Recorded, "{id}");
+        assert!(
+            diagnosed.contains(&f.id),
+            "{id} is not run through diagnose"
         );
     }
-    let missing: Vec<&str> = ERROR_SAMPLES
-        .iter()
-        .copied()
-        .filter(|sample| !recorded.iter().any(|f| f.source.contains(sample)))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "samples with no recorded fixture: {missing:?}"
-    );
 }
 
 #[test]
@@ -225,13 +220,8 @@ fn input_it_does_not_understand_exits_2_with_the_reason() {
 
 #[test]
 fn the_human_explanation_of_a_daily_quota() {
-    let fixture = error_fixtures("gemini")
-        .into_iter()
-        .find(|f| {
-            f.source
-                .contains("gemini-429-quotafailure-rpd-quotavalue.json")
-        })
-        .expect("the per-day sample is recorded");
+    let fixture = Fixture::by_id("gemini/generate-content/429-quotafailure-rpd-quotavalue")
+        .expect("the recorded per-day 429 is a fixture");
     let dir = tempfile::tempdir().unwrap();
     let output = imagegate(dir.path())
         .args(["diagnose", "--now", &fixture.now().to_string(), "-"])

@@ -1,6 +1,6 @@
 //! `imagegate quota` lists every configured pool with its limits and next reset.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::panic)] // a failed unwrap is a failed test
 
 mod common;
 
@@ -116,4 +116,44 @@ fn a_bad_zone_is_a_configuration_error() {
         err.contains("providers.gemini.quota") && err.contains("Mars/Olympus"),
         "{err}"
     );
+}
+
+#[test]
+fn with_no_tier_gemini_limits_are_unknown_and_learning_and_a_tier_keeps_its_presets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("imagegate.toml"),
+        "[providers.gemini]\nproject = \"p1\"\n",
+    )
+    .unwrap();
+    let output = imagegate(dir.path())
+        .env("TZ", "UTC")
+        .args(["quota", "--now", "2026-01-15T12:00:00Z"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = stdout(&output);
+    for dim in ["rpm", "rpd", "tpm", "ipm"] {
+        let row = table
+            .lines()
+            .find(|l| l.split_whitespace().any(|w| w == dim))
+            .unwrap_or_else(|| panic!("no {dim} row: {table}"));
+        assert!(row.contains("unknown (learning)"), "{dim}: {table}");
+    }
+    let json = quota_json(
+        "[providers.gemini]\nproject = \"p1\"\n",
+        "2026-01-15T12:00:00Z",
+    );
+    let rpm = dimension(&json["pools"][0], "rpm");
+    assert_eq!(rpm["learning"], true);
+    assert_eq!(rpm["limit"], Value::Null);
+
+    // `tier = "free"` keeps the free tier's presets: nothing to learn.
+    let free = quota_json(
+        "[providers.gemini]\nproject = \"p1\"\n[providers.gemini.quota]\ntier = \"free\"\n",
+        "2026-01-15T12:00:00Z",
+    );
+    let rpm = dimension(&free["pools"][0], "rpm");
+    assert_eq!(rpm["limit"], 10);
+    assert_eq!(rpm.get("learning"), None);
 }

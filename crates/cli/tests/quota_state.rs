@@ -135,3 +135,51 @@ fn a_damaged_state_file_is_named_not_ignored() {
         "left as it was"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_tier_learns_the_limit_a_429_states_and_the_next_run_remembers_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture =
+        Fixture::by_id("gemini/generate-content/429-quotafailure-rpd-quotavalue").unwrap();
+    let stated = fixture.expect.quota_value.flatten().unwrap();
+    let server = MockServer::start().await;
+    mount(&server, &fixture).await;
+    let quota = |dir: &std::path::Path| {
+        let output = imagegate(dir)
+            .env("GEMINI_API_KEY", "state-test-credential")
+            .args(["quota", "--json"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        let status: Value = serde_json::from_slice(&output.stdout).unwrap();
+        status["pools"][0]["dimensions"].clone()
+    };
+    let dim = |dims: &Value, name: &str| {
+        dims.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["dimension"] == name)
+            .unwrap()
+            .clone()
+    };
+    // No tier configured: nothing known yet.
+    let before = quota(dir.path());
+    assert_eq!(dim(&before, "rpd")["learning"], true);
+
+    let mut cmd = imagegate(dir.path());
+    cmd.env("GEMINI_API_KEY", "state-test-credential")
+        .env("GEMINI_BASE_URL", server.uri())
+        .args(["generate", "a fox", "-o", "fox.png"]);
+    let run = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+
+    // A later process reads the learned limit from the state file.
+    let after = quota(dir.path());
+    let rpd = dim(&after, "rpd");
+    assert_eq!(rpd["learned"], stated);
+    assert_eq!(rpd["limit"], stated);
+    assert_eq!(rpd.get("learning"), None);
+    assert_eq!(dim(&after, "rpm")["learning"], true, "rpm is still unknown");
+}

@@ -16,14 +16,27 @@ impl Error {
     }
 }
 
+/// The longest wait a per-minute window can plausibly ask for.
+const LONGEST_WINDOW_WAIT: Duration = Duration::from_secs(15 * 60);
+
 /// The advice for `error`.
 fn advice(error: &Error) -> String {
     let project = error
         .project()
         .map(|p| format!("project {p}"))
         .unwrap_or_else(|| "the project this key belongs to".to_owned());
-    let wait = error.retry_after().map(human_duration);
+    // A zero delay says nothing ("Wait 0 ms"): advise as if none was given.
+    let delay = error.retry_after().filter(|d| !d.is_zero());
+    let wait = delay.map(human_duration);
     match error.kind() {
+        // A per-minute window never asks for hours: a delay that long is a daily quota or a
+        // misreported delay, and "wait" would be the wrong advice.
+        ErrorKind::RateLimited if delay.is_some_and(|d| d > LONGEST_WINDOW_WAIT) => format!(
+            "The upstream asked for a wait of {}, far longer than a per-minute window: this is \
+             likely a daily quota or a misreported delay; use another project or provider, or \
+             check `imagegate quota`.",
+            wait.unwrap_or_default()
+        ),
         ErrorKind::RateLimited => match wait {
             Some(w) => format!(
                 "Wait {w} before the next request to this quota, or send it to another project or provider now."

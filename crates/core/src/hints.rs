@@ -129,7 +129,8 @@ mod tests {
 
     #[test]
     fn protobuf_durations_from_real_bodies() {
-        // Both strings are verbatim from ../shared/samples (RetryInfo.retryDelay).
+        // Both strings are verbatim from recorded 429s (RetryInfo.retryDelay; see the fixtures
+        // gemini/generate-content/429-quotafailure-*).
         assert_eq!(protobuf_duration("10s"), Some(Duration::from_secs(10)));
         assert_eq!(
             protobuf_duration("15.002899939s"),
@@ -187,7 +188,7 @@ mod tests {
 
     #[test]
     fn epoch_reset_stamps() {
-        // OpenRouter's X-RateLimit-Reset in epoch milliseconds (wire-formats.md B3).
+        // OpenRouter's X-RateLimit-Reset in epoch milliseconds (openrouter.ai/docs/api-reference/limits).
         let reset = epoch_reset("1741305600000").unwrap();
         assert_eq!(reset, at("2025-03-07T00:00:00Z"));
         assert_eq!(

@@ -1,19 +1,4 @@
-//! # imagegate-core
-//!
-//! The vocabulary every imagegate crate speaks: requests and responses, the [`ImageProvider`]
-//! trait, the one [`Error`] with its [`ErrorKind`], retry-hint parsers, the [`Clock`] through
-//! which all time flows, and the quota model. No HTTP client: provider crates bring their own.
-//!
-//! ```
-//! use imagegate_core::{ErrorKind, GenerateRequest, ImageSize};
-//!
-//! let request = GenerateRequest::new("a lighthouse at dusk")
-//!     .with_size(ImageSize::OneK)
-//!     .with_aspect_ratio("16:9".parse()?);
-//! request.validate()?;
-//! assert_eq!(ErrorKind::QuotaExhausted.as_str(), "quota_exhausted");
-//! # Ok::<(), imagegate_core::Error>(())
-//! ```
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 mod advice;
@@ -24,6 +9,7 @@ pub mod hints;
 mod image;
 mod provider;
 pub mod quota;
+pub mod registry;
 mod request;
 mod response;
 pub mod secret;

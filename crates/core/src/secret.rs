@@ -1,6 +1,7 @@
 //! API keys that cannot leak by accident, and a scrubber for text that came from outside.
 
 use std::fmt;
+use std::sync::RwLock;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -11,9 +12,15 @@ pub struct ApiKey(SecretString);
 
 impl ApiKey {
     /// Wraps a key. Leading and trailing whitespace (a pasted newline) is removed.
+    ///
+    /// The key is also registered with [`scrub`], so its exact text is removed from every
+    /// message this process builds, whatever its shape: a relay's key has no prefix a
+    /// pattern could know, and an upstream may echo it back.
     pub fn new(key: impl Into<String>) -> Self {
         let key: String = key.into();
-        ApiKey(SecretString::from(key.trim().to_owned()))
+        let key = key.trim().to_owned();
+        register(&key);
+        ApiKey(SecretString::from(key))
     }
 
     /// The key's text, for building the request header. Never log or format it.
@@ -54,12 +61,51 @@ impl From<&str> for ApiKey {
 /// Key prefixes that identify a secret whatever follows them.
 const KEY_PREFIXES: [&str; 4] = ["AIza", "sk-or-", "sk-", "ya29."];
 
-/// Replaces anything shaped like an API key or bearer token in `text` with `***`.
+/// Keys shorter than this are not registered: scrubbing every occurrence of a 4-character
+/// string would garble ordinary text, and no real provider issues keys that short.
+const MIN_REGISTERED_LEN: usize = 8;
+
+/// Every key this process holds (see [`ApiKey::new`]), longest first.
+static KNOWN_KEYS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Adds `key` to the values [`scrub`] removes.
+fn register(key: &str) {
+    if key.chars().count() < MIN_REGISTERED_LEN {
+        return;
+    }
+    let mut known = KNOWN_KEYS
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !known.iter().any(|k| k == key) {
+        known.push(key.to_owned());
+        // Longest first, so a key containing another is removed whole.
+        known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    }
+}
+
+/// Removes the text of every registered key from `text`.
+fn scrub_known(text: &str) -> String {
+    let known = KNOWN_KEYS
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut out = text.to_owned();
+    for key in known.iter() {
+        if out.contains(key.as_str()) {
+            out = out.replace(key.as_str(), "***");
+        }
+    }
+    out
+}
+
+/// Replaces every key this process holds (exactly, whatever its shape), and anything shaped
+/// like an API key or bearer token, in `text` with `***`.
 ///
 /// Upstream messages can echo a key back (Gemini's `API_KEY_INVALID` does not, but relays and
 /// proxies may), and transport errors can carry URLs; everything that enters an [`crate::Error`]
-/// goes through here.
+/// goes through here, and so does everything the CLI writes to a journal or a state record.
 pub fn scrub(text: &str) -> String {
+    let known = scrub_known(text);
+    let text = known.as_str();
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {
@@ -111,6 +157,17 @@ mod tests {
         assert_eq!(format!("{key:?}"), "ApiKey(***)");
         assert_eq!(key.to_string(), "***");
         assert_eq!(key.expose(), "AIzaSyDUMMYDUMMYDUMMYDUMMYDUMMYDUMMY12");
+    }
+
+    #[test]
+    fn keys_of_any_shape_are_scrubbed_once_held() {
+        let odd = "q7Zt4LmR9wXc2Vb8Nk1P-unit";
+        assert_eq!(scrub(&format!("key {odd} bad")), format!("key {odd} bad"));
+        let _held = ApiKey::new(format!(" {odd}\n"));
+        assert_eq!(scrub(&format!("key {odd} bad")), "key *** bad");
+        // Too short to scrub without garbling text: never registered.
+        let _short = ApiKey::new("abc");
+        assert_eq!(scrub("abcdef"), "abcdef");
     }
 
     #[test]

@@ -2,9 +2,67 @@
 //! it produces. (JSON here, the same serde shapes as the TOML in docs/quota-model.md.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers: a failed unwrap is a failed test
 
-use imagegate_core::quota::{Limits, PACIFIC, ProviderQuotaConfig, Tier, preset, zone_name};
-use imagegate_core::{ErrorKind, GenerateRequest, ImageSize};
+use std::sync::Arc;
+
+use imagegate_core::quota::{Limits, PACIFIC, ProviderQuotaConfig, Tier, zone_name};
+use imagegate_core::registry::{ProviderDescriptor, ProviderSettings};
+use imagegate_core::{Error, ErrorKind, GenerateRequest, ImageProvider, ImageSize};
 use serde_json::json;
+
+fn no_build(_: &ProviderSettings) -> imagegate_core::Result<Arc<dyn ImageProvider>> {
+    Err(Error::config("not built in these tests"))
+}
+
+/// Presets shaped like a tiered provider's: image models get figures per tier, anything else
+/// none. (The real figures live in the provider crates and are tested there.)
+fn presets(model: &str, tier: Tier) -> Limits {
+    if !model.contains("image") {
+        return Limits::NONE;
+    }
+    let (rpm, rpd) = match tier {
+        Tier::Free => (10, 1_500),
+        Tier::Tier1 => (300, 10_000),
+        Tier::Tier2 => (1_000, 50_000),
+        Tier::Tier3 | Tier::Tier4 | Tier::Tier5 => (2_000, 100_000),
+    };
+    Limits {
+        rpm: Some(rpm),
+        rpd: Some(rpd),
+        ..Limits::NONE
+    }
+}
+
+/// A provider with tiers and a Pacific day.
+static TIERED: ProviderDescriptor = ProviderDescriptor {
+    name: "gemini",
+    label: "Tiered",
+    key_vars: &[],
+    key_help: "",
+    base_url_var: None,
+    default_model: "gemini-2.5-flash-image",
+    day_zone: "America/Los_Angeles",
+    presets: Some(presets),
+    prices: &[],
+    parse_error: None,
+    recognises: None,
+    build: no_build,
+};
+
+/// A provider without tiers and a UTC day.
+static UNTIERED: ProviderDescriptor = ProviderDescriptor {
+    name: "openrouter",
+    label: "Untiered",
+    key_vars: &[],
+    key_help: "",
+    base_url_var: None,
+    default_model: "google/gemini-2.5-flash-image",
+    day_zone: "UTC",
+    presets: None,
+    prices: &[],
+    parse_error: None,
+    recognises: None,
+    build: no_build,
+};
 
 fn parse(value: serde_json::Value) -> Result<ProviderQuotaConfig, serde_json::Error> {
     serde_json::from_value(value)
@@ -31,7 +89,7 @@ fn the_documented_example_parses_and_builds_pools() {
     config.validate().unwrap();
 
     let pro = config
-        .pool_for("gemini", "proj-a", "gemini-3-pro-image-preview")
+        .pool_for(&TIERED, "proj-a", "gemini-3-pro-image-preview")
         .unwrap();
     assert_eq!(
         pro.id.to_string(),
@@ -41,13 +99,13 @@ fn the_documented_example_parses_and_builds_pools() {
         pro.limits,
         Limits {
             rpm: Some(20),
-            ..preset("gemini-3-pro-image-preview", Tier::Tier1)
+            ..presets("gemini-3-pro-image-preview", Tier::Tier1)
         }
     );
     assert_eq!(pro.day_zone, PACIFIC.clone());
 
     let flash = config
-        .pool_for("gemini", "proj-a", "gemini-2.5-flash-image")
+        .pool_for(&TIERED, "proj-a", "gemini-2.5-flash-image")
         .unwrap();
     assert_eq!(
         flash.limits,
@@ -62,10 +120,10 @@ fn the_documented_example_parses_and_builds_pools() {
     // Two models, one pool: both map to the same id, with the shared figures on top of the
     // first model's preset.
     let a = config
-        .pool_for("gemini", "proj-a", "gemini-3.1-flash-image-preview")
+        .pool_for(&TIERED, "proj-a", "gemini-3.1-flash-image-preview")
         .unwrap();
     let b = config
-        .pool_for("gemini", "proj-a", "imagen-4.0-generate-001")
+        .pool_for(&TIERED, "proj-a", "imagen-4.0-generate-001")
         .unwrap();
     assert_eq!(a, b);
     assert_eq!(a.id.pool, "free-image");
@@ -99,16 +157,48 @@ fn the_documented_example_parses_and_builds_pools() {
 #[test]
 fn defaults_depend_on_the_provider() {
     let config = ProviderQuotaConfig::default();
-    let gemini = config
-        .pool_for("gemini", "p", "gemini-2.5-flash-image")
+    let tiered = config
+        .pool_for(&TIERED, "p", "gemini-2.5-flash-image")
         .unwrap();
-    assert_eq!(gemini.limits, preset("gemini-2.5-flash-image", Tier::Free));
-    assert_eq!(zone_name(&gemini.day_zone), "America/Los_Angeles");
-    let openrouter = config
-        .pool_for("openrouter", "acct", "google/gemini-2.5-flash-image")
+    assert!(
+        tiered.limits.is_empty(),
+        "no tier configured: no preset, the limits are learned"
+    );
+    assert!(tiered.learning);
+    assert_eq!(zone_name(&tiered.day_zone), "America/Los_Angeles");
+    let untiered = config
+        .pool_for(&UNTIERED, "acct", "google/gemini-2.5-flash-image")
         .unwrap();
-    assert!(openrouter.limits.is_empty(), "no presets for OpenRouter");
-    assert_eq!(zone_name(&openrouter.day_zone), "UTC");
+    assert!(untiered.limits.is_empty(), "no presets without tiers");
+    assert!(
+        !untiered.learning,
+        "nothing to learn from a tier it does not have"
+    );
+    assert_eq!(zone_name(&untiered.day_zone), "UTC");
+}
+
+#[test]
+fn a_configured_tier_keeps_its_presets_and_configured_limits_stay_without_one() {
+    let free = parse(json!({ "tier": "free" })).unwrap();
+    let pool = free
+        .pool_for(&TIERED, "p", "gemini-2.5-flash-image")
+        .unwrap();
+    assert_eq!(pool.limits, presets("gemini-2.5-flash-image", Tier::Free));
+    assert!(!pool.learning);
+
+    // No tier, one configured dimension: that one is known, the others are learned.
+    let rpm_only = parse(json!({ "models": { "gemini-2.5-flash-image": { "rpm": 60 } } })).unwrap();
+    let pool = rpm_only
+        .pool_for(&TIERED, "p", "gemini-2.5-flash-image")
+        .unwrap();
+    assert_eq!(
+        pool.limits,
+        Limits {
+            rpm: Some(60),
+            ..Limits::NONE
+        }
+    );
+    assert!(pool.learning);
 }
 
 #[test]
@@ -124,7 +214,7 @@ fn mistakes_are_refused_with_a_reason() {
     let err = bad_zone.validate().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConfigInvalid);
     assert!(err.message().contains("Pacific Time"), "{err}");
-    assert!(bad_zone.pool_for("gemini", "p", "m").is_err());
+    assert!(bad_zone.pool_for(&TIERED, "p", "m").is_err());
 
     let twice = parse(json!({ "shared_pools": [
         { "name": "a", "models": ["m1", "m2"] },

@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::HeaderMap;
 use imagegate_core::quota::{
     Admission, BlockReason, Cost, Exhausted, Limits, MemoryQuotaStore, PACIFIC, PoolConfig, PoolId,
-    RateLimitSnapshot, Tier, Usage, next_midnight, preset, render_table,
+    RateLimitSnapshot, Usage, next_midnight, render_table,
 };
 use imagegate_core::{Dimension, Error, ErrorKind, QuotaFacts, hints};
 use jiff::tz::TimeZone;
@@ -16,6 +16,20 @@ use jiff::{Timestamp, ToSpan};
 
 const ONE: Cost = Cost::new(1, 1, 1_290);
 const MODEL: &str = "gemini-2.5-flash-image";
+/// Limits as a free-tier preset gives them (the figures are the provider's; any will do here).
+const FREE: Limits = Limits {
+    rpm: Some(10),
+    rpd: Some(1_500),
+    tpm: None,
+    ipm: None,
+};
+/// Limits as a paid-tier preset gives them.
+const TIER1: Limits = Limits {
+    rpm: Some(300),
+    rpd: Some(10_000),
+    tpm: None,
+    ipm: None,
+};
 
 fn at(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -104,7 +118,7 @@ fn limit_zero_429() -> Error {
 
 #[test]
 fn a_per_minute_429_learns_the_limit_and_blocks_for_the_retry_delay() {
-    let tier1 = preset(MODEL, Tier::Tier1);
+    let tier1 = TIER1;
     assert_eq!(tier1.rpm, Some(300));
     let store = store_with(tier1, &[MODEL], t0());
     let delay = Duration::from_millis(15_002);
@@ -148,7 +162,7 @@ fn a_per_minute_429_learns_the_limit_and_blocks_for_the_retry_delay() {
 
 #[test]
 fn a_per_day_429_blocks_until_midnight_pacific_and_learns_the_rpd() {
-    let store = store_with(preset(MODEL, Tier::Free), &[MODEL], t0());
+    let store = store_with(FREE, &[MODEL], t0());
     store
         .observe_error_now(&pool(MODEL), &per_day_429(250, t0()), t0())
         .unwrap();
@@ -181,7 +195,7 @@ fn a_per_day_429_blocks_until_midnight_pacific_and_learns_the_rpd() {
 
 #[test]
 fn a_limit_of_zero_marks_the_pool_billing_required_until_restart() {
-    let store = store_with(preset(MODEL, Tier::Free), &[MODEL], t0());
+    let store = store_with(FREE, &[MODEL], t0());
     store
         .observe_error_now(&pool(MODEL), &limit_zero_429(), t0())
         .unwrap();
@@ -309,7 +323,7 @@ fn a_429_on_a_full_pool_or_an_unwatched_window_is_no_evidence() {
 
 #[test]
 fn errors_that_are_not_about_quota_change_nothing() {
-    let store = store_with(preset(MODEL, Tier::Free), &[MODEL], t0());
+    let store = store_with(FREE, &[MODEL], t0());
     let before = store.status_now(&pool(MODEL), t0()).unwrap();
     for kind in [
         ErrorKind::Unavailable,
@@ -328,7 +342,7 @@ fn errors_that_are_not_about_quota_change_nothing() {
 #[test]
 fn rate_limit_headers_teach_the_limit_and_block_until_reset() {
     let id = PoolId::new("openrouter", "acct", "google/gemini-2.5-flash-image:free");
-    let zone = PoolConfig::default_zone_for("openrouter");
+    let zone = TimeZone::UTC;
     let store =
         MemoryQuotaStore::with_pools([PoolConfig::new(id.clone(), Limits::NONE, zone)], t0());
     let mut h = HeaderMap::new();
@@ -448,7 +462,7 @@ fn the_status_table_shows_limits_use_resets_and_blocks_for_people() {
 
     let table = render_table(&statuses, &TimeZone::UTC);
     let expected = "\
-POOL                                      DIM  LIMIT  USED  LEFT  NEXT RESET (local / Pacific)
+POOL                                      DIM  LIMIT  USED  LEFT  NEXT RESET (local / day zone)
 gemini/proj-a/gemini-2.5-flash-image      rpm  10     3     7     2026-11-23 18:01:10 UTC / 10:01:10 PST
                                           rpd  250    3     247   2026-11-24 08:00:00 UTC / 00:00:00 PST
                                           tpm  -      3870  -     2026-11-23 18:01:10 UTC / 10:01:10 PST
@@ -458,4 +472,71 @@ gemini/proj-a/gemini-3-pro-image-preview  rpm  10     0     10    -
 gemini/proj-a/gemini-3-pro-image-preview: blocked until cleared: billing_required. Retrying cannot help: attach a billing account to project proj-a (or buy credits), or use a model or provider this account is entitled to.
 ";
     assert_eq!(table, expected, "{table}");
+}
+
+#[test]
+fn a_learning_pool_admits_until_the_first_429_then_keeps_the_stated_limit() {
+    // No tier configured: nothing preset, every dimension unknown.
+    let id = pool(MODEL);
+    let store = MemoryQuotaStore::with_pools(
+        [PoolConfig::new(id.clone(), Limits::NONE, PACIFIC.clone()).with_learning(true)],
+        t0(),
+    );
+    let status = store.status_now(&id, t0()).unwrap();
+    assert!(
+        status
+            .dimensions
+            .iter()
+            .all(|d| d.learning && d.limit.is_none())
+    );
+    let table = render_table(&[status], &TimeZone::UTC);
+    assert_eq!(table.matches("unknown (learning)").count(), 4, "{table}");
+
+    // A billed project sends far more than a free tier's 10 a minute without being held back.
+    for _ in 0..50 {
+        assert!(store.admit_now(&id, ONE, t0()).unwrap().is_go());
+    }
+    // The first 429 states the per-minute limit: that dimension is learned, the rest still
+    // unknown.
+    store
+        .observe_error_now(
+            &id,
+            &per_minute_429(60, Duration::from_secs(20), MODEL),
+            t0(),
+        )
+        .unwrap();
+    let status = store.status_now(&id, t0()).unwrap();
+    let rpm = &status.dimensions[0];
+    assert_eq!(rpm.dimension, Dimension::Rpm);
+    assert_eq!(
+        (rpm.learned, rpm.limit, rpm.learning),
+        (Some(60), Some(60), false)
+    );
+    assert!(status.dimensions[1..].iter().all(|d| d.learning));
+    let table = render_table(&[status], &TimeZone::UTC);
+    assert!(table.contains("60 (learned)"), "{table}");
+    assert_eq!(table.matches("unknown (learning)").count(), 3, "{table}");
+
+    // A pool with limits known up front never shows a learning row.
+    let known = store_with(FREE, &[MODEL], t0());
+    let status = known.status_now(&id, t0()).unwrap();
+    assert!(status.dimensions.iter().all(|d| !d.learning));
+}
+
+#[test]
+fn the_status_table_shows_resets_in_each_pools_own_day_zone() {
+    let id = PoolId::new("openrouter", "acct", "google/gemini-2.5-flash-image:free");
+    let limits = Limits {
+        rpd: Some(50),
+        ..Limits::NONE
+    };
+    let store =
+        MemoryQuotaStore::with_pools([PoolConfig::new(id.clone(), limits, TimeZone::UTC)], t0());
+    let status = store.status_now(&id, t0()).unwrap();
+    let table = render_table(&[status], &PACIFIC);
+    // Local time is Pacific here; the pool's day ends at midnight UTC.
+    assert!(
+        table.contains("2026-11-23 16:00:00 PST / 00:00:00 UTC"),
+        "{table}"
+    );
 }

@@ -1,14 +1,15 @@
 //! What each Gemini API model accepts: its endpoint, how many images one call returns, which
 //! sizes and aspect ratios it takes.
 //!
-//! Sources: wire-formats.md A1 and A6 (the image docs and the Imagen fixture). Model ids are
+//! Sources: Google's image-generation and Imagen docs (ai.google.dev/gemini-api/docs/image-generation,
+//! ai.google.dev/gemini-api/docs/imagen) and the recorded Imagen fixture. Model ids are
 //! matched by family prefix, not exact string, because Google publishes `-preview`, `-001` and
 //! dated variants of the same model.
 
 use imagegate_core::{AspectRatio, Capabilities, Error, ErrorKind, ImageSize};
 
 /// The model used when neither the request nor the builder names one: the generally available
-/// Gemini 2.5 Flash Image (domain.md prices it at $0.039 per image).
+/// Gemini 2.5 Flash Image ($0.039 per image: [`crate::PRICES`]).
 pub const DEFAULT_MODEL: &str = "gemini-2.5-flash-image";
 
 /// The REST method a model is called through.

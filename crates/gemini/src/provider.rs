@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use http::Method;
 use imagegate_core::{
     ApiKey, Attempt, Capabilities, Clock, Error, ErrorKind, GenerateRequest, GenerateResponse,
     ImageProvider, SystemClock,
 };
+use imagegate_http::{HttpShell, sensitive_header};
 
 use crate::models::{DEFAULT_MODEL, capabilities_for, check_model, endpoint_for};
 use crate::request::build_request;
@@ -20,9 +22,13 @@ pub const API_KEY_ENV: &str = "GEMINI_API_KEY";
 pub const BASE_URL_ENV: &str = "GEMINI_BASE_URL";
 /// Google's endpoint, used unless a base URL is given.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
-/// The default time limit for one request. Generation takes 30-45 s and more (domain.md), and
-/// a timed-out request may already be billed, so the limit is generous.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The default time limit for one request (the shared shell's): generation takes 30-45 s and
+/// more, and a timed-out request may already be billed, so the limit is generous.
+pub const DEFAULT_TIMEOUT: Duration = imagegate_http::DEFAULT_TIMEOUT;
+/// Where to create a key, for messages about a missing one.
+pub(crate) const KEY_HELP: &str = "create a key at https://aistudio.google.com/apikey";
+/// The API's own path under the base URL; a base URL ending in it is not doubled.
+const API_PATH: &str = "/v1beta";
 
 /// The Gemini API as an [`ImageProvider`]: Gemini image models through `generateContent`,
 /// Imagen through `:predict`.
@@ -34,15 +40,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 ///
 /// # Errors
 /// Every failure is one [`Error`] classified by [`crate::parse_error`] (HTTP answers) or mapped
-/// from the transport: [`ErrorKind::Timeout`], [`ErrorKind::Connect`], else
-/// [`ErrorKind::Unexpected`]. Requests the model cannot serve fail with
+/// from the transport by the shared shell ([`imagegate_http::transport_error`]: timeout,
+/// connect, a cut-off answer is `unavailable`). Requests the model cannot serve fail with
 /// [`ErrorKind::InvalidRequest`] before anything is sent.
 #[derive(Clone)]
 pub struct GeminiProvider {
     key: ApiKey,
     base_url: String,
-    http: reqwest::Client,
-    timeout: Duration,
+    http: HttpShell,
     project: Option<String>,
     model: String,
     clock: Arc<dyn Clock>,
@@ -54,8 +59,7 @@ impl GeminiProvider {
         GeminiProvider {
             key,
             base_url: DEFAULT_BASE_URL.to_owned(),
-            http: reqwest::Client::new(),
-            timeout: DEFAULT_TIMEOUT,
+            http: HttpShell::new(),
             project: None,
             model: DEFAULT_MODEL.to_owned(),
             clock: Arc::new(SystemClock),
@@ -77,15 +81,8 @@ impl GeminiProvider {
     /// # Errors
     /// As [`from_env`](Self::from_env).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let key = lookup(API_KEY_ENV)
-            .map(ApiKey::new)
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| {
-                Error::config(format!(
-                    "{API_KEY_ENV} is not set: create a key at https://aistudio.google.com/apikey and export it"
-                ))
-                .with_provider(PROVIDER)
-            })?;
+        let key = imagegate_http::key_from_lookup(API_KEY_ENV, KEY_HELP, &lookup)
+            .map_err(|e| e.with_provider(PROVIDER))?;
         let provider = GeminiProvider::new(key);
         match lookup(BASE_URL_ENV).filter(|u| !u.trim().is_empty()) {
             Some(url) => provider.with_base_url(&url).map_err(|e| {
@@ -103,46 +100,32 @@ impl GeminiProvider {
     /// [`ErrorKind::ConfigInvalid`] when `url` is not an http(s) URL, or carries credentials,
     /// a query or a fragment (a key in a URL ends up in logs).
     pub fn with_base_url(mut self, url: &str) -> Result<Self, Error> {
-        let bad = |why: &str| {
-            Error::config(format!("invalid Gemini base URL: {why}")).with_provider(PROVIDER)
-        };
-        let parsed = reqwest::Url::parse(url.trim()).map_err(|e| bad(&e.to_string()))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(bad("the scheme must be http or https"));
-        }
-        if parsed.host_str().is_none_or(str::is_empty) {
-            return Err(bad("it has no host"));
-        }
-        if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(bad(
-                "it must not carry credentials; the key goes in a header",
-            ));
-        }
-        if parsed.query().is_some() || parsed.fragment().is_some() {
-            return Err(bad(
-                "it must not have a query or fragment; the key goes in a header",
-            ));
-        }
-        let mut base = parsed.as_str().trim_end_matches('/').to_owned();
-        if let Some(stripped) = base.strip_suffix("/v1beta") {
-            base = stripped.to_owned();
-        }
-        self.base_url = base;
+        self.base_url = imagegate_http::base_url::normalise(url, "Gemini", API_PATH)
+            .map_err(|e| e.with_provider(PROVIDER))?;
         Ok(self)
     }
 
-    /// Uses `client` for every request (shared connection pools, proxies, custom TLS). The
-    /// provider's timeout still applies per request.
+    /// Uses `client` for every request (shared connection pools, proxies, custom TLS). Build
+    /// it with `.retry(reqwest::retry::never())` and `.redirect(reqwest::redirect::Policy::none())`
+    /// (see [`HttpShell::with_client`]). The provider's timeout still applies per request.
     #[must_use]
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = client;
+        self.http = self.http.with_client(client);
         self
     }
 
     /// The time limit for one request, from connecting until the body is read.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.http = self.http.with_timeout(timeout);
+        self
+    }
+
+    /// The largest answer accepted, in bytes (default
+    /// [`imagegate_http::DEFAULT_MAX_RESPONSE_BYTES`]); a larger one is an error naming it.
+    #[must_use]
+    pub fn with_max_response_bytes(mut self, bytes: u64) -> Self {
+        self.http = self.http.with_max_response_bytes(bytes);
         self
     }
 
@@ -175,7 +158,7 @@ impl GeminiProvider {
 
     /// The configured per-request time limit.
     pub fn timeout(&self) -> Duration {
-        self.timeout
+        self.http.timeout()
     }
 
     /// The full URL for `model` (without any key: the key is a header).
@@ -213,75 +196,23 @@ impl GeminiProvider {
                 format!("cannot encode the request: {e}"),
             )
         })?;
-        let response = self
+        let request = self
             .http
-            .post(self.url_for(model))
-            .timeout(self.timeout)
-            .header("x-goog-api-key", self.key.expose())
+            .request(Method::POST, &self.url_for(model))?
+            .header("x-goog-api-key", sensitive_header(self.key.expose())?)
             .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
-        parse_response_for(model, status, &headers, &bytes, self.clock.now())
+            .body(body);
+        let host = imagegate_http::base_url::host_of(&self.base_url)
+            .unwrap_or_else(|| "the Gemini endpoint".to_owned());
+        let answer = self.http.send(request, &host).await?;
+        parse_response_for(
+            model,
+            answer.status,
+            &answer.headers,
+            &answer.body,
+            self.clock.now(),
+        )
     }
-
-    /// A transport failure, without the URL (no key is ever in it, but relays' URLs can be
-    /// private) and scrubbed of anything key-shaped.
-    fn transport_error(&self, e: &reqwest::Error) -> Error {
-        let (kind, what) = if e.is_timeout() {
-            (
-                ErrorKind::Timeout,
-                format!("no complete answer within {} s", self.timeout.as_secs_f64()),
-            )
-        } else if e.is_connect() {
-            (
-                ErrorKind::Connect,
-                format!("cannot connect to {}", self.host()),
-            )
-        } else {
-            (ErrorKind::Unexpected, "the request failed".to_owned())
-        };
-        let detail = error_chain(e);
-        Error::new(kind, format!("{what}: {detail}"))
-    }
-
-    fn host(&self) -> String {
-        reqwest::Url::parse(&self.base_url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_else(|| "the Gemini endpoint".to_owned())
-    }
-}
-
-/// The error and its causes, one line, without the URL reqwest attaches.
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut parts = Vec::new();
-    let mut current: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    parts.push(without_url(e));
-    while let Some(cause) = current {
-        let text = cause.to_string();
-        if !parts.contains(&text) {
-            parts.push(text);
-        }
-        current = cause.source();
-    }
-    parts.join(": ")
-}
-
-fn without_url(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(url) = e.url() {
-        text = text.replace(&format!(" for url ({url})"), "");
-        text = text.replace(url.as_str(), "<url>");
-    }
-    text
 }
 
 impl fmt::Debug for GeminiProvider {
@@ -291,7 +222,7 @@ impl fmt::Debug for GeminiProvider {
             .field("base_url", &self.base_url)
             .field("model", &self.model)
             .field("project", &self.project)
-            .field("timeout", &self.timeout)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }

@@ -1,7 +1,7 @@
 //! Reading what Gemini answers: images from a 200, the right error from everything else.
 //!
 //! A 200 is not always a success: a prompt refused by a safety filter, an image filtered after
-//! generation, or an answer with only text all come back as 200 (wire-formats.md A2). Those
+//! generation, or an answer with only text all come back as 200 (ai.google.dev/api/generate-content; the fixtures gemini/generate-content/200-*). Those
 //! become `content_blocked` or `no_image` with the upstream's reason, so the router does not
 //! mistake them for quota problems.
 

@@ -265,3 +265,81 @@ fn capabilities_say_one_image_per_gemini_call() {
         [ImageSize::OneK, ImageSize::TwoK, ImageSize::FourK]
     );
 }
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_so_the_key_never_reaches_another_origin() {
+    // reqwest's default policy strips only Authorization and cookies on a cross-origin hop;
+    // `x-goog-api-key` would travel. The shared shell follows no redirect at all.
+    for status in [307u16, 302] {
+        let elsewhere = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&elsewhere)
+            .await;
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(status)
+                    .insert_header("location", format!("{}/collect", elsewhere.uri())),
+            )
+            .mount(&server)
+            .await;
+        let error = provider(&server, &ManualClock::new(at("2026-11-23T10:00:00Z")))
+            .generate(&GenerateRequest::new("x"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Unexpected, "{status}: {error}");
+        assert!(error.message().contains("redirect"), "{error}");
+        assert!(!format!("{error} {error:?}").contains(KEY));
+        let reached = elsewhere.received_requests().await.unwrap();
+        assert!(
+            reached.is_empty(),
+            "{status}: the key reached the second server"
+        );
+        assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_connection_reset_mid_body_is_unavailable_as_for_openrouter() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let upstream = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = vec![0u8; 16 * 1024];
+        let _ = socket.read(&mut request).await;
+        let _ = socket
+            .write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 50000\r\n\r\n{\"candidates\": [{\"content\"",
+            )
+            .await;
+        drop(socket);
+    });
+    let error = GeminiProvider::new(ApiKey::new(KEY))
+        .with_base_url(&format!("http://{address}"))
+        .unwrap()
+        .generate(&GenerateRequest::new("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unavailable, "{error}");
+    assert!(error.is_temporary());
+    assert_eq!(error.provider(), Some("gemini"));
+    upstream.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_answer_over_the_bound_is_an_error_naming_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![b' '; 8192]))
+        .mount(&server)
+        .await;
+    let error = provider(&server, &ManualClock::new(at("2026-11-23T10:00:00Z")))
+        .with_max_response_bytes(4096)
+        .generate(&GenerateRequest::new("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidResponse, "{error}");
+    assert!(error.message().contains("4096 bytes"), "{error}");
+}

@@ -7,9 +7,9 @@
 use imagegate_core::Error;
 use imagegate_core::quota::{
     Admission, BlockReason, Cost, Dimension, Limits, MemoryQuotaStore, PoolConfig, PoolId,
-    PoolStatus, Tier, preset,
+    PoolStatus, Tier,
 };
-use imagegate_gemini::parse_error;
+use imagegate_gemini::{DESCRIPTOR, parse_error, preset};
 use imagegate_testkit::Fixture;
 use jiff::{Timestamp, ToSpan};
 
@@ -27,7 +27,7 @@ fn classified(id: &str) -> (Error, Timestamp) {
 fn pool(limits: Limits) -> (MemoryQuotaStore, PoolId) {
     let id = PoolId::new("gemini", "proj-a", "gemini-2.5-flash-image");
     let store = MemoryQuotaStore::new();
-    let config = PoolConfig::new(id.clone(), limits, PoolConfig::default_zone_for("gemini"));
+    let config = PoolConfig::new(id.clone(), limits, DESCRIPTOR.zone());
     store.configure_now(config, "2026-01-15T00:00:00Z".parse().unwrap());
     (store, id)
 }
@@ -115,4 +115,36 @@ fn a_limit_of_zero_marks_the_pool_billing_required_with_advice() {
         tokens: 1_290,
     };
     assert!(!store.admit_now(&id, cost, a_week_later).unwrap().is_go());
+}
+
+#[test]
+fn with_no_tier_a_pool_starts_unknown_and_learns_from_the_first_429() {
+    use imagegate_core::quota::ProviderQuotaConfig;
+    let config = ProviderQuotaConfig::default()
+        .pool_for(&DESCRIPTOR, "proj-a", "gemini-2.5-flash-image")
+        .unwrap();
+    assert!(config.limits.is_empty() && config.learning, "{config:?}");
+    let (error, now) = classified("gemini/generate-content/429-per-minute-requests");
+    let store = MemoryQuotaStore::new();
+    store.configure_now(config.clone(), now);
+    let before = store.status_now(&config.id, now).unwrap();
+    assert!(before.dimensions.iter().all(|d| d.learning));
+    store.observe_error_now(&config.id, &error, now).unwrap();
+    let after = store.status_now(&config.id, now).unwrap();
+    let rpm = dimension(&after, Dimension::Rpm);
+    let stated = error
+        .quota()
+        .quota_value
+        .expect("the fixture states the limit");
+    assert_eq!((rpm.limit, rpm.learning), (Some(stated), false));
+    assert!(dimension(&after, Dimension::Rpd).learning);
+
+    // A configured tier keeps today's presets.
+    let free: ProviderQuotaConfig =
+        serde_json::from_value(serde_json::json!({"tier": "free"})).unwrap();
+    let pool = free
+        .pool_for(&DESCRIPTOR, "proj-a", "gemini-2.5-flash-image")
+        .unwrap();
+    assert_eq!(pool.limits, preset("gemini-2.5-flash-image", Tier::Free));
+    assert!(!pool.learning);
 }

@@ -1,7 +1,7 @@
 //! Every fixture under `fixtures/gemini` through the pure parser, checked against its `expect`.
 //!
-//! This is the test that walks every error sample from `shared/samples` (through their
-//! recorded fixtures, since `shared/` is not in the repository) and every synthesized class.
+//! This is the test that walks every recorded Gemini capture (each a fixture naming its public
+//! origin) and every synthesized class.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
@@ -20,43 +20,36 @@ fn every_gemini_fixture_is_classified_as_it_expects() {
     assert!(checked >= 50, "only {checked} fixtures");
 }
 
-/// The error samples of `shared/samples` (file names, wire-formats.md §0). Each must have a
-/// recorded fixture whose `source` names it, so a sample cannot silently lose its test.
-const ERROR_SAMPLES: [&str; 10] = [
-    "gemini-400-api-key-invalid.json",
-    "gemini-400-location-unsupported.json",
-    "gemini-404-model-not-found.json",
-    "gemini-429-errorinfo-rate-limit-exceeded.json",
-    "gemini-429-limit0-freetier-image.json",
-    "gemini-429-quotafailure-rpd-quotavalue.json",
-    "gemini-429-quotafailure-tpm-freetier.json",
-    "gemini-429-resource-exhausted-bare.json",
-    "gemini-500-internal.json",
-    "gemini-503-overloaded.json",
+/// The real Gemini error bodies the repository holds, by fixture id: each is `recorded`, its
+/// `source` names the public capture it came from. Listed here so that a capture cannot
+/// silently lose its test.
+const RECORDED_ERRORS: [&str; 10] = [
+    "gemini/generate-content/400-api-key-invalid",
+    "gemini/generate-content/400-location-unsupported",
+    "gemini/generate-content/404-model-not-found",
+    "gemini/generate-content/429-errorinfo-rate-limit-exceeded",
+    "gemini/generate-content/429-limit0-freetier-image",
+    "gemini/generate-content/429-quotafailure-rpd-quotavalue",
+    "gemini/generate-content/429-quotafailure-tpm-freetier",
+    "gemini/generate-content/429-resource-exhausted-bare",
+    "gemini/generate-content/500-internal",
+    "gemini/generate-content/503-overloaded",
 ];
 
 #[test]
-fn every_error_sample_has_a_recorded_fixture() {
-    let fixtures = Fixture::load_dir("gemini").unwrap();
-    for sample in ERROR_SAMPLES {
-        let found = fixtures.iter().any(|f| {
-            f.origin == Origin::Recorded
-                && f.source.contains(&format!("shared/samples/{sample}"))
-                && f.expect.kind.is_some()
-        });
-        assert!(found, "no recorded error fixture for {sample}");
+fn every_recorded_capture_keeps_its_fixture() {
+    for id in RECORDED_ERRORS {
+        let f = Fixture::by_id(id).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(f.origin, Origin::Recorded, "{id}");
+        assert!(f.expect.kind.is_some(), "{id} expects an error");
     }
     // And the 200s that are not images.
-    for sample in [
-        "gemini-image-no-image.json",
-        "gemini-image-prompt-blocked.json",
+    for id in [
+        "gemini/generate-content/200-no-image",
+        "gemini/generate-content/200-prompt-blocked",
     ] {
-        assert!(
-            fixtures
-                .iter()
-                .any(|f| f.origin == Origin::Recorded && f.source.contains(sample)),
-            "no recorded fixture for {sample}"
-        );
+        let f = Fixture::by_id(id).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(f.origin, Origin::Recorded, "{id}");
     }
 }
 
@@ -92,15 +85,22 @@ fn the_fixtures_cover_every_kind_gemini_can_produce() {
 fn synthesized_fixtures_name_their_document_and_recorded_ones_their_capture() {
     for f in Fixture::load_dir("gemini").unwrap() {
         match f.origin {
+            // A provenance label and the public capture (an issue, a repository's fixture).
             Origin::Recorded => assert!(
-                f.source.starts_with("shared/samples/"),
-                "{}: recorded fixtures name their sample",
-                f.id
+                ["VERBATIM", "FIXTURE", "DERIVED", "RECONSTRUCTED"]
+                    .iter()
+                    .any(|label| f.source.contains(label))
+                    && f.source.contains('/'),
+                "{}: recorded fixtures name their capture: {}",
+                f.id,
+                f.source
             ),
+            // The public document followed (ai.google.dev/..., a docs/ page).
             Origin::Synthesized => assert!(
-                f.source.contains(".md"),
-                "{}: synthesized fixtures name the document they follow",
-                f.id
+                f.source.contains("ai.google.dev") || f.source.contains("docs/"),
+                "{}: synthesized fixtures name the document they follow: {}",
+                f.id,
+                f.source
             ),
         }
         assert!(!f.description.is_empty(), "{}: no description", f.id);

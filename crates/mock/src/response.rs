@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use crate::render;
 
 /// Output tokens one generated image counts for, as Gemini 2.x image output reports it
-/// (domain.md); a default, overridable per provider.
+/// (Gemini's figure for a 1K image); a default, overridable per provider.
 pub const OUTPUT_TOKENS_PER_IMAGE: u64 = 1_290;
 
 /// Input tokens one reference image counts for: Gemini's figure for a small image.

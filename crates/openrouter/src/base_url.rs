@@ -8,7 +8,6 @@
 //! (`/api/v1/chat/completions`), which this keeps true.
 
 use imagegate_core::Error;
-use reqwest::Url;
 
 /// OpenRouter's public root.
 pub(crate) const DEFAULT_BASE_URL: &str = "https://openrouter.ai";
@@ -16,39 +15,14 @@ pub(crate) const DEFAULT_BASE_URL: &str = "https://openrouter.ai";
 /// The API's own path under the base URL.
 const API_PATH: &str = "/api/v1";
 
-/// Validates a base URL and returns it normalised: no trailing `/`, no trailing `/api/v1`.
+/// Validates a base URL and returns it normalised: no trailing `/`, no trailing `/api/v1`
+/// (the shared check: [`imagegate_http::base_url::normalise`]).
 ///
 /// # Errors
 /// [`imagegate_core::ErrorKind::ConfigInvalid`] for text that is not an `http`/`https` URL, or
 /// that carries credentials, a query or a fragment (keys belong in headers, never in URLs).
 pub(crate) fn normalise(text: &str) -> Result<String, Error> {
-    let text = text.trim();
-    let url = Url::parse(text).map_err(|e| {
-        Error::config(format!(
-            "the OpenRouter base URL `{text}` is not a URL ({e}); expected e.g. https://openrouter.ai"
-        ))
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(Error::config(format!(
-            "the OpenRouter base URL must use http or https, not `{}`",
-            url.scheme()
-        )));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(Error::config(
-            "the OpenRouter base URL must not carry credentials: the key goes in OPENROUTER_API_KEY",
-        ));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(Error::config(
-            "the OpenRouter base URL must not have a query or fragment",
-        ));
-    }
-    let mut base = url.as_str().trim_end_matches('/').to_owned();
-    if let Some(stripped) = base.strip_suffix(API_PATH) {
-        base = stripped.trim_end_matches('/').to_owned();
-    }
-    Ok(base)
+    imagegate_http::base_url::normalise(text, "OpenRouter", API_PATH)
 }
 
 /// The URL of an API endpoint (`chat/completions`, `key`) under a normalised base.

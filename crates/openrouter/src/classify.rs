@@ -1,6 +1,6 @@
 //! Classification of every OpenRouter failure into one [`Error`], once, without I/O.
 //!
-//! Order (DESIGN.md rule 3): the HTTP status first (or, for an error inside a 200, the error's
+//! Order (docs/error-model.md): the HTTP status first (or, for an error inside a 200, the error's
 //! own `code`); then the body's structured details refine it: a Google error relayed in
 //! `metadata.raw`, `metadata.limit_source`, the rate-limit headers (real or mirrored in
 //! `metadata.headers`) and the limit named after `Rate limit exceeded: `. Nothing searches text

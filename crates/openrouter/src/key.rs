@@ -1,7 +1,7 @@
 //! What `GET /api/v1/key` says about the key: credits left, when the limit resets, whether the
 //! account is on the free tier. The router and CLI use it to show and plan spending.
 //!
-//! Two shapes are in the wild (both in `shared/samples`): the current one with `limit_reset`,
+//! Two shapes are in the wild (both recorded as fixtures under `fixtures/openrouter/key/`): the current one with `limit_reset`,
 //! `usage_daily`/`_weekly`/`_monthly`, `is_free_tier` and a deprecated `rate_limit`, and an
 //! older one with only `limit`, `usage`, `limit_remaining`, `is_free_tier` and
 //! `rate_limit {requests, interval}`. Every field is optional here.

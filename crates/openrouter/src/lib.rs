@@ -3,6 +3,7 @@
 
 mod base_url;
 mod classify;
+mod descriptor;
 mod envelope;
 mod key;
 mod provider;
@@ -11,6 +12,7 @@ mod response;
 mod upstream;
 
 pub use classify::parse_error;
+pub use descriptor::{DESCRIPTOR, PRICES};
 pub use key::{KeyInfo, KeyRateLimit, parse_key_info};
 pub use provider::{API_KEY_VAR, BASE_URL_VAR, DEFAULT_MODEL, DEFAULT_TIMEOUT, OpenRouterProvider};
 pub use request::{build_request, capabilities};

@@ -12,6 +12,7 @@ use imagegate_core::{
     ApiKey, Attempt, Capabilities, Clock, Error, ErrorKind, GenerateRequest, GenerateResponse,
     ImageProvider, ServedBy, SystemClock, hints,
 };
+use imagegate_http::{HttpShell, sensitive_header};
 use serde_json::Value;
 
 use crate::base_url::{self, DEFAULT_BASE_URL};
@@ -21,13 +22,15 @@ use crate::request::{build_request, capabilities};
 use crate::response::respond;
 
 /// The model used when neither the request nor [`OpenRouterProvider::with_model`] names one:
-/// Gemini 2.5 Flash Image through OpenRouter, the seeds' fallback for Gemini direct.
+/// Gemini 2.5 Flash Image through OpenRouter, the usual fallback for Gemini direct.
 pub const DEFAULT_MODEL: &str = "google/gemini-2.5-flash-image";
 
-/// How long one request may take by default. Image generation takes 30-45 s and a response is
-/// about 1.5 MB of JSON, so the default is generous: a timeout that fires while the upstream
-/// is still drawing wastes a billed image.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long one request may take by default (the shared shell's). Image generation takes
+/// 30-45 s and a response is about 1.5 MB of JSON, so the default is generous: a timeout that
+/// fires while the upstream is still drawing wastes a billed image.
+pub const DEFAULT_TIMEOUT: Duration = imagegate_http::DEFAULT_TIMEOUT;
+/// Where to create a key, for messages about a missing one.
+pub(crate) const KEY_HELP: &str = "create one at https://openrouter.ai/settings/keys";
 
 /// The environment variable holding the API key.
 pub const API_KEY_VAR: &str = "OPENROUTER_API_KEY";
@@ -44,8 +47,7 @@ pub const BASE_URL_VAR: &str = "OPENROUTER_BASE_URL";
 pub struct OpenRouterProvider {
     key: ApiKey,
     base_url: String,
-    client: Result<reqwest::Client, String>,
-    timeout: Duration,
+    http: HttpShell,
     attribution: Option<(String, String)>,
     project: Option<String>,
     model: String,
@@ -57,15 +59,10 @@ impl OpenRouterProvider {
     /// and clock, and an HTTP client that never retries by itself (so one call is at most one
     /// billable request).
     pub fn new(key: ApiKey) -> Self {
-        let client = reqwest::Client::builder()
-            .retry(reqwest::retry::never())
-            .build()
-            .map_err(|e| e.without_url().to_string());
         OpenRouterProvider {
             key,
             base_url: DEFAULT_BASE_URL.to_owned(),
-            client,
-            timeout: DEFAULT_TIMEOUT,
+            http: HttpShell::new(),
             attribution: None,
             project: None,
             model: DEFAULT_MODEL.to_owned(),
@@ -88,15 +85,8 @@ impl OpenRouterProvider {
     /// # Errors
     /// As [`from_env`](Self::from_env).
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let key = lookup(API_KEY_VAR)
-            .map(ApiKey::new)
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| {
-                Error::config(format!(
-                    "{API_KEY_VAR} is not set: export your OpenRouter key (https://openrouter.ai/settings/keys)"
-                ))
-                .with_provider(PROVIDER)
-            })?;
+        let key = imagegate_http::key_from_lookup(API_KEY_VAR, KEY_HELP, &lookup)
+            .map_err(|e| e.with_provider(PROVIDER))?;
         let provider = OpenRouterProvider::new(key);
         match lookup(BASE_URL_VAR).filter(|v| !v.trim().is_empty()) {
             Some(url) => provider.with_base_url(&url).map_err(|e| {
@@ -119,17 +109,26 @@ impl OpenRouterProvider {
     }
 
     /// Uses `client` for every request (connection pools, proxies, TLS settings). Build it with
-    /// `.retry(reqwest::retry::never())`: retries belong to the router.
+    /// `.retry(reqwest::retry::never())` and `.redirect(reqwest::redirect::Policy::none())`:
+    /// retries belong to the router, and a followed redirect can carry the key elsewhere.
     #[must_use]
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
-        self.client = Ok(client);
+        self.http = self.http.with_client(client);
         self
     }
 
     /// Sets the per-request timeout (default [`DEFAULT_TIMEOUT`]).
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.http = self.http.with_timeout(timeout);
+        self
+    }
+
+    /// The largest answer accepted, in bytes (default
+    /// [`imagegate_http::DEFAULT_MAX_RESPONSE_BYTES`]); a larger one is an error naming it.
+    #[must_use]
+    pub fn with_max_response_bytes(mut self, bytes: u64) -> Self {
+        self.http = self.http.with_max_response_bytes(bytes);
         self
     }
 
@@ -195,28 +194,19 @@ impl OpenRouterProvider {
         endpoint: &str,
         body: Option<&Value>,
     ) -> Result<(StatusCode, HeaderMap, Bytes), Error> {
-        let client = self.client.as_ref().map_err(|why| {
-            self.tag(Error::config(format!(
-                "the HTTP client could not be built: {why}"
-            )))
-        })?;
         if self.key.is_empty() {
             return Err(self.tag(Error::config(format!(
                 "the OpenRouter API key ({API_KEY_VAR}) is empty"
             ))));
         }
-        let mut auth =
-            HeaderValue::from_str(&format!("Bearer {}", self.key.expose())).map_err(|_| {
-                self.tag(Error::config(format!(
-                "the OpenRouter API key ({API_KEY_VAR}) holds characters not allowed in a header"
-            )))
-            })?;
-        auth.set_sensitive(true);
+        let auth =
+            sensitive_header(&format!("Bearer {}", self.key.expose())).map_err(|e| self.tag(e))?;
         let url = base_url::endpoint(&self.base_url, endpoint);
-        let mut builder = client
-            .request(method, url)
-            .header(AUTHORIZATION, auth)
-            .timeout(self.timeout);
+        let mut builder = self
+            .http
+            .request(method, &url)
+            .map_err(|e| self.tag(e))?
+            .header(AUTHORIZATION, auth);
         if let Some((referer, title)) = &self.attribution {
             let value = |what: &str, text: &str| {
                 HeaderValue::from_str(text).map_err(|_| {
@@ -232,46 +222,20 @@ impl OpenRouterProvider {
         if let Some(body) = body {
             builder = builder.json(body);
         }
-        let response = builder.send().await.map_err(|e| self.transport(e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
+        let host = imagegate_http::base_url::host_of(&self.base_url)
+            .unwrap_or_else(|| "OpenRouter".to_owned());
+        let answer = self
+            .http
+            .send(builder, &host)
+            .await
+            .map_err(|e| self.tag(e))?;
         tracing::debug!(
             provider = PROVIDER,
             endpoint,
-            status = status.as_u16(),
+            status = answer.status.as_u16(),
             "openrouter answered"
         );
-        let body = response.bytes().await.map_err(|e| self.transport(e))?;
-        Ok((status, headers, body))
-    }
-
-    /// A transport failure as an error, with the URL removed (it is harmless here, but URLs
-    /// are where keys leak elsewhere, so none is ever printed).
-    fn transport(&self, error: reqwest::Error) -> Error {
-        let error = error.without_url();
-        let (kind, what) = if error.is_timeout() {
-            (
-                ErrorKind::Timeout,
-                format!(
-                    "no answer within {}",
-                    imagegate_core::human_duration(self.timeout)
-                ),
-            )
-        } else if error.is_connect() {
-            (
-                ErrorKind::Connect,
-                "could not connect to OpenRouter".to_owned(),
-            )
-        } else if error.is_body() || error.is_decode() {
-            (ErrorKind::Unavailable, "the answer was cut off".to_owned())
-        } else {
-            (
-                ErrorKind::Unavailable,
-                "the request failed in transit".to_owned(),
-            )
-        };
-        let message = format!("{what}: {error}");
-        self.tag(Error::new(kind, message).with_source(error))
+        Ok((answer.status, answer.headers, answer.body))
     }
 
     /// Adds the provider and project to an error.
@@ -349,7 +313,7 @@ impl fmt::Debug for OpenRouterProvider {
             .field("base_url", &self.base_url)
             .field("model", &self.model)
             .field("project", &self.project)
-            .field("timeout", &self.timeout)
+            .field("http", &self.http)
             .field("attribution", &self.attribution)
             .field("clock", &self.clock)
             .finish_non_exhaustive()

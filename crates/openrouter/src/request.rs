@@ -56,7 +56,7 @@ pub fn build_request(request: &GenerateRequest, model: &str) -> Value {
     body
 }
 
-/// The aspect ratios OpenRouter documents for Gemini image models (wire-formats.md B1).
+/// The aspect ratios OpenRouter documents for Gemini image models (openrouter.ai/docs/features/multimodal/image-generation).
 const GEMINI_RATIOS: [(u16, u16); 10] = [
     (1, 1),
     (2, 3),

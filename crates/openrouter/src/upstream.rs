@@ -134,7 +134,7 @@ mod tests {
 
     use crate::classify::classify_body;
 
-    /// Google's per-day 429 (wire-formats.md A3) relayed with BYOK, inside a 200 where no
+    /// Google's per-day 429 (fixture gemini/generate-content/429-quotafailure-rpd-quotavalue) relayed with BYOK, inside a 200 where no
     /// clock is known: the kind and quota survive, the reset and the wait do not.
     #[test]
     fn without_a_clock_no_reset_is_invented() {

@@ -297,3 +297,33 @@ fn base64_decode(text: &str) -> Vec<u8> {
         .decode(text)
         .unwrap()
 }
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_so_the_key_never_reaches_another_origin() {
+    for status in [307u16, 302] {
+        let elsewhere = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&elsewhere)
+            .await;
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(status).insert_header(
+                "location",
+                format!("{}/api/v1/chat/completions", elsewhere.uri()),
+            ))
+            .mount(&server)
+            .await;
+        let error = common::provider(&server.uri(), now(), ApiKey::new(KEY))
+            .generate(&GenerateRequest::new("x"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Unexpected, "{status}: {error}");
+        assert!(error.message().contains("redirect"), "{error}");
+        let reached = elsewhere.received_requests().await.unwrap();
+        assert!(
+            reached.is_empty(),
+            "{status}: the key reached the second server"
+        );
+    }
+}

@@ -1,4 +1,4 @@
-//! `parse_key_info` on both response shapes from `shared/samples` (as fixtures).
+//! `parse_key_info` on both recorded response shapes (fixtures under `fixtures/openrouter/key/`).
 #![allow(clippy::unwrap_used)] // test helpers, like test functions, may unwrap
 
 use imagegate_openrouter::{KeyRateLimit, parse_key_info};

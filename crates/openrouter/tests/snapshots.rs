@@ -35,7 +35,7 @@ fn editing_request_body_with_a_reference_image() {
 
 #[test]
 fn the_documented_request_is_what_we_send() {
-    // shared/samples/openrouter-image-request.json, without the `models` and `provider`
+    // the documented image request (fixture openrouter/chat-completions/200-success-pro-4k), without the `models` and `provider`
     // routing fields (fallback is the router's job).
     let request = GenerateRequest::new(
         "Create a picture of a nano banana dish in a fancy restaurant with a Gemini theme",

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use imagegate_core::clock::add;
 use imagegate_core::hints::until;
-use imagegate_core::{Clock, GenerateRequest, PriceTable, TokioClock};
+use imagegate_core::{Clock, GenerateRequest, TokioClock};
 use imagegate_mock::sim::{CallOutcome, CallRecord, UpstreamKind};
 use jiff::Timestamp;
 
@@ -186,7 +186,7 @@ fn measure(
     jobs: &[JobRecord],
     calls: &BTreeMap<(UpstreamKind, String), Vec<CallRecord>>,
 ) -> StrategyReport {
-    let prices = PriceTable::default();
+    let prices = crate::providers::prices();
     let price = |model: &str| prices.per_image(model, None).unwrap_or(0.0);
     let all = calls.values().flatten();
     let (mut upstream_calls, mut upstream_429, mut upstream_503, mut cost) = (0, 0, 0, 0.0);

@@ -1,47 +1,8 @@
-//! # imagegate-sim
-//!
-//! The quota simulator: a scenario in TOML describes a workload, the *true* upstream quota pools
-//! and what the client is configured with; each strategy runs the same jobs against simulated
-//! upstreams ([`imagegate_mock::sim`]) that fail with the real services' wire errors, classified
-//! by the real provider crates' `parse_error`. Time is tokio's paused clock, so a scenario of
-//! several simulated days runs in seconds, and every random draw derives from the scenario's
-//! seed, so the same seed gives the same numbers.
-//!
-//! ```
-//! use std::path::Path;
-//!
-//! use imagegate_sim::{Scenario, StrategyName, simulate};
-//!
-//! let scenario = Scenario::parse(Path::new("example.toml"), r#"
-//!     name = "one project"
-//!     start = "2026-03-07T18:00:00-08:00"
-//!     seed = 7
-//!     [workload]
-//!     jobs = 20
-//!     deadline = "1h"
-//!     [upstream]
-//!     latency = "8s..30s"
-//!     [[upstream.pool]]
-//!     provider = "gemini"
-//!     project = "proj-a"
-//!     models = ["gemini-2.5-flash-image"]
-//!     rpm = 10
-//!     [client]
-//!     concurrency = 4
-//!     [[client.target]]
-//!     provider = "gemini"
-//!     project = "proj-a"
-//!     model = "gemini-2.5-flash-image"
-//! "#)?;
-//! let report = simulate(&scenario, &[StrategyName::Oracle, StrategyName::FixedInterval])?;
-//! assert_eq!(report.results[0].upstream_429, 0);
-//! assert_eq!(report.results[0].goodput, 1.0);
-//! assert_eq!(report.results[0].lost + report.results[1].lost, 0);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 pub mod engine;
+pub mod providers;
 pub mod report;
 pub mod scenario;
 pub mod strategy;

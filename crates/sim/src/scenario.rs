@@ -1,6 +1,6 @@
 //! Scenarios in TOML: the workload, the true upstream the strategies face, and what the client
 //! is configured with. Read in two steps: serde checks the shape (unknown keys, wrong types,
-//! with the line), then [`Scenario::from_raw`] checks the meaning (durations, rates, that every
+//! with the line), then `Scenario::from_raw` checks the meaning (durations, rates, that every
 //! target names a pool), each error naming the file, the key and what was expected.
 
 use std::collections::BTreeSet;
@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use imagegate_core::Limits;
-use imagegate_core::quota::PoolConfig;
 use imagegate_mock::sim::{Latency, TruePool, UpstreamKind, Window};
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -38,6 +37,9 @@ impl fmt::Display for ScenarioError {
 }
 
 impl std::error::Error for ScenarioError {}
+
+/// The most images a scenario may ask for (jobs x images per job).
+pub const MAX_IMAGES: u64 = 1_000_000;
 
 /// When jobs arrive.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -229,14 +231,16 @@ impl Checker<'_> {
     }
 
     fn kind(&self, key: &str, text: &str) -> Result<UpstreamKind, ScenarioError> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "gemini" => Ok(UpstreamKind::Gemini),
-            "openrouter" => Ok(UpstreamKind::OpenRouter),
-            _ => Err(self.err(
+        crate::providers::kind_named(text.trim()).ok_or_else(|| {
+            let names: Vec<String> = crate::providers::SIMULATED
+                .iter()
+                .map(|d| format!("\"{}\"", d.name))
+                .collect();
+            self.err(
                 key,
-                format!("expected \"gemini\" or \"openrouter\", found \"{text}\""),
-            )),
-        }
+                format!("expected {}, found \"{text}\"", names.join(" or ")),
+            )
+        })
     }
 
     fn window(&self, key: &str, text: &str) -> Result<Window, ScenarioError> {
@@ -357,6 +361,19 @@ impl Scenario {
                 "expected at least 1 image per job, found 0",
             ));
         }
+        // Every job and call is held in memory (a few hundred bytes each): a scenario past
+        // this many images would take gigabytes before printing anything.
+        let images = w.jobs.saturating_mul(u64::from(w.images_per_job));
+        if images > MAX_IMAGES {
+            return Err(c.err(
+                "workload.jobs",
+                format!(
+                    "expected at most {MAX_IMAGES} images in all (jobs x images_per_job), found \
+                     {images}: the simulation holds every job in memory; simulate a sample and \
+                     scale the result"
+                ),
+            ));
+        }
         let workload = Workload {
             jobs: w.jobs,
             images_per_job: w.images_per_job,
@@ -408,7 +425,7 @@ impl Scenario {
                 tpm: p.tpm,
                 ipm: p.ipm,
             };
-            let zone = PoolConfig::default_zone_for(kind.as_str());
+            let zone = crate::providers::zone(kind);
             pools.push(Pool {
                 kind,
                 project: p.project,
@@ -502,7 +519,7 @@ limits = { rpm = 10, rpd = 250 }
     }
 
     #[test]
-    fn reads_the_issue_shape() {
+    fn reads_the_documented_shape() {
         let s = parse(GOOD).unwrap();
         assert_eq!(
             s.start,

@@ -11,9 +11,16 @@ use crate::scenario::Scenario;
 
 /// The real classifier of `kind`: simulated errors take the same path as real ones.
 pub fn classifier(kind: UpstreamKind) -> Classifier {
-    match kind {
-        UpstreamKind::Gemini => Arc::new(imagegate_gemini::parse_error),
-        UpstreamKind::OpenRouter => Arc::new(imagegate_openrouter::parse_error),
+    match crate::providers::descriptor(kind).parse_error {
+        Some(parse) => Arc::new(parse),
+        // Every simulated kind has a wire format (a test in `providers` checks it); were one
+        // missing, its errors would still be classified, as unexpected.
+        None => Arc::new(|status, _: &_, _: &_, _| {
+            imagegate_core::Error::new(
+                imagegate_core::ErrorKind::Unexpected,
+                format!("no classifier for this upstream (HTTP {status})"),
+            )
+        }),
     }
 }
 

@@ -22,7 +22,7 @@ fn shipped() -> Vec<PathBuf> {
 }
 
 #[test]
-fn the_issue_asks_for_six_scenarios_and_each_loads() {
+fn the_six_shipped_scenarios_each_load() {
     let files = shipped();
     assert!(files.len() >= 6, "{files:?}");
     for file in files {

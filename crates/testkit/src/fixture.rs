@@ -3,7 +3,7 @@
 //! ```json
 //! {
 //!   "origin": "recorded",
-//!   "source": "shared/samples/gemini-429-quotafailure-rpd-quotavalue.json (wire-formats.md A3)",
+//!   "source": "VERBATIM-CONTENT, re-indented; voideditor/void#557",
 //!   "description": "free-tier per-day quota used up",
 //!   "now": "2026-01-15T12:00:00Z",
 //!   "request": { "method": "POST", "path": "/v1beta/models/gemini-2.5-flash-image:generateContent" },

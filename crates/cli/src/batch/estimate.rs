@@ -56,6 +56,15 @@ pub(crate) fn simulated(
     if images == 0 || targets.is_empty() {
         return Err("nothing to simulate".to_owned());
     }
+    // A pool still learning its limits has no true quota to simulate: the run would look as
+    // fast as the latency allows, which the first 429 will disprove.
+    if let Some(pool) = targets.iter().map(|t| &t.pool).find(|p| unknown(p)) {
+        return Err(format!(
+            "the limits of {} are not known yet (no `tier` configured; they are learned \
+             from the first 429)",
+            pool.id
+        ));
+    }
     let text = scenario_text(images, targets, concurrency)?;
     let scenario = Scenario::parse(Path::new("dry-run.toml"), &text).map_err(|e| e.to_string())?;
     let run = imagegate_sim::run(&scenario, StrategyName::Imagegate)?;
@@ -90,7 +99,7 @@ fn scenario_text(
     let mut pools: BTreeMap<String, &PoolConfig> = BTreeMap::new();
     for target in targets {
         let provider = target.pool.id.provider.as_str();
-        if provider != "gemini" && provider != "openrouter" {
+        if imagegate_sim::providers::kind_named(provider).is_none() {
             return Err(format!("the simulator does not model `{provider}` targets"));
         }
         pools
@@ -150,6 +159,12 @@ fn scenario_text(
     Ok(text)
 }
 
+/// True for a pool whose per-minute limits are not known yet (a tiered provider with no
+/// `tier` configured and no limits of its own): they will be learned, not estimated.
+fn unknown(pool: &PoolConfig) -> bool {
+    pool.learning && pool.limits.rpm.is_none() && pool.limits.ipm.is_none()
+}
+
 /// The estimated time and how it was computed.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct TimeEstimate {
@@ -178,6 +193,24 @@ pub(crate) fn time_for(images: u64, pools: &[PoolConfig]) -> TimeEstimate {
         .sum();
     let per_day: Option<u64> = distinct.values().map(|pool| pool.limits.rpd).sum();
     let names: Vec<String> = distinct.keys().cloned().collect();
+    let learning: Vec<String> = distinct
+        .iter()
+        .filter(|(_, pool)| unknown(pool))
+        .map(|(name, _)| name.clone())
+        .collect();
+    if !learning.is_empty() {
+        return TimeEstimate {
+            seconds: None,
+            images_per_minute: None,
+            images_per_day: per_day,
+            method: format!(
+                "unknown: the limits of {} are not known yet (no `tier` configured; imagegate \
+                 learns them from the first 429). Set `tier` or the limits in \
+                 [providers.NAME.quota] for an estimate",
+                learning.join(", ")
+            ),
+        };
+    }
     let Some(per_minute) = per_minute.filter(|n| *n > 0) else {
         return TimeEstimate {
             seconds: None,
@@ -292,5 +325,23 @@ mod tests {
             "100, 100, then 50 at once"
         );
         assert_eq!(time_for(5, &[pool("a", None, None)]).seconds, None);
+    }
+
+    #[test]
+    fn a_pool_still_learning_its_limits_is_not_estimated() {
+        let learning = pool("a", None, None).with_learning(true);
+        let bound = time_for(50, std::slice::from_ref(&learning));
+        assert_eq!(bound.seconds, None);
+        assert!(bound.method.contains("not known yet"), "{}", bound.method);
+        assert!(bound.method.contains("tier"), "{}", bound.method);
+        let target = PlannedTarget {
+            pool: learning,
+            model: "m".to_owned(),
+        };
+        let why = simulated(50, &[target], 4).unwrap_err();
+        assert!(why.contains("not known yet"), "{why}");
+        // A learning pool with a configured per-minute limit is estimated as usual.
+        let rpm_known = pool("b", Some(10), None).with_learning(true);
+        assert!(time_for(20, &[rpm_known]).seconds.is_some());
     }
 }

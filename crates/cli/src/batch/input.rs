@@ -2,6 +2,10 @@
 //!
 //! A malformed line is reported with its line number and skipped, so one typo does not cost
 //! the rest of the batch; only an input with no valid line at all is an invocation error.
+//! The file is read as bytes: a UTF-8 byte-order mark is dropped, and a line that is not
+//! UTF-8 is one malformed line, not a reason to refuse the whole file. Every image's file
+//! name is unique over the whole input (checked on the names the images will get, not on the
+//! jobs' stems), so no job can overwrite another's image.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -69,12 +73,23 @@ pub(crate) enum Format {
     Jsonl,
 }
 
+/// The UTF-8 byte-order mark some editors put first.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The input without a leading byte-order mark.
+pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(BOM).unwrap_or(bytes)
+}
+
 /// JSONL when the file is named `*.jsonl` or its first non-blank character is `{`.
-pub(crate) fn detect(path: &Path, text: &str) -> Format {
+pub(crate) fn detect(path: &Path, bytes: &[u8]) -> Format {
     let by_name = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("jsonl"));
-    let by_content = text.trim_start().starts_with('{');
+    let by_content = strip_bom(bytes)
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
     if by_name || by_content {
         Format::Jsonl
     } else {
@@ -114,36 +129,81 @@ enum RawId {
     Number(u64),
 }
 
-/// Parses the input text; `base` is the directory reference paths are relative to.
-pub(crate) fn parse(text: &str, format: Format, base: &Path) -> Parsed {
+/// How references outside the input's directory are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum References {
+    /// Only paths inside the input's directory (the default).
+    #[default]
+    Inside,
+    /// Any path (`--allow-outside-references`).
+    Anywhere,
+}
+
+/// Parses the input; `base` is the directory reference paths are relative to.
+pub(crate) fn parse(bytes: &[u8], format: Format, base: &Path, references: References) -> Parsed {
     let mut parsed = Parsed::default();
     let mut keys = BTreeSet::new();
-    let mut stems = BTreeSet::new();
-    for (index, raw_line) in text.lines().enumerate() {
+    // Every image's name, lowercased (a case-insensitive file system folds them).
+    let mut names = BTreeSet::new();
+    let bytes = strip_bom(bytes);
+    let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    for (index, raw_line) in lines.into_iter().enumerate() {
         let line = index + 1;
-        let trimmed = raw_line.trim();
-        if trimmed.is_empty() || (format == Format::Text && trimmed.starts_with('#')) {
-            continue;
-        }
-        if format == Format::Jsonl && trimmed.starts_with('#') {
+        let raw_line = raw_line.strip_suffix(b"\r").unwrap_or(raw_line);
+        let text = match std::str::from_utf8(raw_line) {
+            Ok(text) => text,
+            Err(e) => {
+                parsed.malformed.push(Malformed {
+                    line,
+                    reason: format!(
+                        "not UTF-8 text (a bad byte at column {})",
+                        e.valid_up_to() + 1
+                    ),
+                });
+                continue;
+            }
+        };
+        let trimmed = text.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
         let result = match format {
             Format::Text => Ok(text_job(line, trimmed)),
-            Format::Jsonl => jsonl_job(line, trimmed, base),
+            Format::Jsonl => jsonl_job(line, trimmed, base, references),
         };
-        match result {
-            Ok(job) if !keys.insert(job.key.clone()) => parsed.malformed.push(Malformed {
+        let job = match result {
+            Ok(job) => job,
+            Err(reason) => {
+                parsed.malformed.push(Malformed { line, reason });
+                continue;
+            }
+        };
+        if keys.contains(&job.key) {
+            parsed.malformed.push(Malformed {
                 line,
                 reason: format!("id `{}` is used by an earlier line", job.key),
-            }),
-            Ok(job) if !stems.insert(job.stem.clone()) => parsed.malformed.push(Malformed {
-                line,
-                reason: format!("output name `{}` is used by an earlier line", job.stem),
-            }),
-            Ok(job) => parsed.jobs.push(job),
-            Err(reason) => parsed.malformed.push(Malformed { line, reason }),
+            });
+            continue;
         }
+        let own: Vec<String> = (0..job.n)
+            .map(|i| job.image_stem(i).to_lowercase())
+            .collect();
+        if let Some(clash) = own.iter().find(|name| names.contains(*name)) {
+            parsed.malformed.push(Malformed {
+                line,
+                reason: format!(
+                    "its image name `{clash}` is also an image name of an earlier line (set \
+                     `output` or `id` to tell them apart)"
+                ),
+            });
+            continue;
+        }
+        keys.insert(job.key.clone());
+        names.extend(own);
+        parsed.jobs.push(job);
     }
     parsed
 }
@@ -164,7 +224,7 @@ fn text_job(line: usize, prompt: &str) -> Job {
     }
 }
 
-fn jsonl_job(line: usize, text: &str, base: &Path) -> Result<Job, String> {
+fn jsonl_job(line: usize, text: &str, base: &Path, references: References) -> Result<Job, String> {
     let raw: RawJob = serde_json::from_str(text).map_err(|e| format!("not a job object: {e}"))?;
     let prompt = raw.prompt.trim().to_owned();
     if prompt.is_empty() {
@@ -205,6 +265,18 @@ fn jsonl_job(line: usize, text: &str, base: &Path) -> Result<Job, String> {
         }
         None => format!("{key}-{}", slug(&prompt)),
     };
+    if references == References::Inside
+        && let Some(outside) = raw
+            .references
+            .iter()
+            .find(|r| !crate::references::stays_inside(r))
+    {
+        return Err(format!(
+            "reference `{}` is outside the input file's directory; pass \
+             --allow-outside-references to allow it",
+            outside.display()
+        ));
+    }
     Ok(Job {
         key,
         line,
@@ -244,7 +316,12 @@ mod tests {
 
     #[test]
     fn text_lines_skip_blanks_and_comments_and_number_jobs_by_line() {
-        let parsed = parse("a cat\n\n# note\nA Dog!\n", Format::Text, Path::new("."));
+        let parsed = parse(
+            b"a cat\n\n# note\nA Dog!\n",
+            Format::Text,
+            Path::new("."),
+            References::Inside,
+        );
         let stems: Vec<_> = parsed.jobs.iter().map(|j| j.stem.as_str()).collect();
         assert_eq!(stems, ["1-a-cat", "4-a-dog"]);
         assert!(parsed.malformed.is_empty());
@@ -260,7 +337,12 @@ mod tests {
             "{\"prompt\": \"y\", \"id\": \"../up\"}\n",
             "{\"prompt\": \"z\", \"output\": \"zed.png\", \"references\": [\"r.png\"]}\n",
         );
-        let parsed = parse(text, Format::Jsonl, Path::new("/in"));
+        let parsed = parse(
+            text.as_bytes(),
+            Format::Jsonl,
+            Path::new("/in"),
+            References::Inside,
+        );
         let lines: Vec<_> = parsed.malformed.iter().map(|m| m.line).collect();
         assert_eq!(lines, [2, 3, 4, 5]);
         assert_eq!(parsed.jobs.len(), 2);
@@ -272,18 +354,27 @@ mod tests {
     #[test]
     fn duplicate_ids_are_malformed() {
         let text = "{\"prompt\": \"a\", \"id\": 1}\n{\"prompt\": \"b\", \"id\": 1}\n";
-        let parsed = parse(text, Format::Jsonl, Path::new("."));
+        let parsed = parse(
+            text.as_bytes(),
+            Format::Jsonl,
+            Path::new("."),
+            References::Inside,
+        );
         assert_eq!(parsed.jobs.len(), 1);
         assert_eq!(parsed.malformed[0].line, 2);
     }
 
     #[test]
     fn detection_by_extension_or_first_character() {
-        assert_eq!(detect(Path::new("a.jsonl"), "x"), Format::Jsonl);
+        assert_eq!(detect(Path::new("a.jsonl"), b"x"), Format::Jsonl);
         assert_eq!(
-            detect(Path::new("a.txt"), "\n {\"prompt\":1}"),
+            detect(Path::new("a.txt"), b"\n {\"prompt\":1}"),
             Format::Jsonl
         );
-        assert_eq!(detect(Path::new("a.txt"), "a cat"), Format::Text);
+        assert_eq!(detect(Path::new("a.txt"), b"a cat"), Format::Text);
+        assert_eq!(
+            detect(Path::new("a.txt"), b"\xEF\xBB\xBF{\"prompt\":1}"),
+            Format::Jsonl
+        );
     }
 }

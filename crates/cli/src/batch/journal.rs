@@ -14,6 +14,14 @@
 //!   crash: that is the only call a crash can cost twice, at most one per job in flight.
 //! - `failed`: the upstream refused (or the job could not run); the job is tried again on the
 //!   next run, since a refusal produced no image.
+//! - `rescued`: the image was paid for but the output directory could not take it (a full
+//!   disk); it waits in the recovery place at `path`, and the next run moves it into place
+//!   instead of paying for it again.
+//!
+//! The file is read as bytes, line by line: a line that is not UTF-8 or not a record is
+//! skipped and reported by number. A damaged last line is what a crash mid-write leaves
+//! ("torn at the end"); a damaged line before it is not (the file was edited or the disk
+//! corrupted it), and the report says so rather than blaming a crash.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -52,6 +60,13 @@ pub(crate) enum Record {
     },
     /// Every image of `job` is on disk.
     Done { job: String },
+    /// Image `image` of `job` was paid for but could not be written to the output; it is
+    /// kept at `path` (absolute, in the recovery place) until a run moves it into place.
+    Rescued {
+        job: String,
+        image: u32,
+        path: String,
+    },
     /// The job stopped without all its images: the error's kind and advice.
     Failed {
         job: String,
@@ -76,6 +91,8 @@ pub(crate) enum ImageState {
     Interrupted,
     /// On disk at this path.
     Written(PathBuf),
+    /// Paid for and kept in the recovery place at this path, not yet in the output.
+    Rescued(PathBuf),
 }
 
 /// What an earlier run left, per job.
@@ -91,8 +108,10 @@ pub(crate) struct JobHistory {
 #[derive(Debug, Default)]
 pub(crate) struct Replay {
     pub jobs: BTreeMap<String, JobHistory>,
-    /// Lines that did not parse (a line torn by a crash mid-write is the only expected one).
-    pub unreadable_lines: usize,
+    /// Lines before the last that could not be read (1-based): not what a crash leaves.
+    pub damaged_lines: Vec<usize>,
+    /// The last line could not be read: a write cut short by a crash or a kill.
+    pub torn_last_line: Option<usize>,
 }
 
 impl Replay {
@@ -101,20 +120,68 @@ impl Replay {
     /// # Errors
     /// The I/O error's text when the file exists but cannot be read.
     pub(crate) fn read(path: &Path) -> Result<Self, String> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
             Err(e) => return Err(format!("cannot read the journal {}: {e}", path.display())),
         };
         let dir = path.parent().unwrap_or_else(|| Path::new("."));
         let mut replay = Self::default();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            match serde_json::from_str::<Line>(line) {
+        let lines: Vec<(usize, &[u8])> = bytes
+            .split(|b| *b == b'\n')
+            .enumerate()
+            .map(|(i, line)| (i + 1, line))
+            .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+            .collect();
+        let last = lines.last().map(|(number, _)| *number);
+        for (number, line) in lines {
+            match serde_json::from_slice::<Line>(line) {
                 Ok(line) => replay.apply(dir, line.record),
-                Err(_) => replay.unreadable_lines += 1,
+                Err(_) if Some(number) == last => replay.torn_last_line = Some(number),
+                Err(_) => replay.damaged_lines.push(number),
             }
         }
         Ok(replay)
+    }
+
+    /// What a person should know about lines that were skipped, one note each.
+    pub(crate) fn notes(&self, path: &Path) -> Vec<String> {
+        let mut notes = Vec::new();
+        if !self.damaged_lines.is_empty() {
+            let numbers: Vec<String> = self
+                .damaged_lines
+                .iter()
+                .take(20)
+                .map(ToString::to_string)
+                .collect();
+            let more = self.damaged_lines.len().saturating_sub(20);
+            notes.push(format!(
+                "note: the journal {} is damaged in the middle: line {}{} could not be read \
+                 and {} skipped (a crash only ever tears the last line: the file was edited \
+                 or the disk damaged it). Images those lines recorded are found again on disk \
+                 only if their calls were started; check the output",
+                path.display(),
+                numbers.join(", line "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                },
+                if self.damaged_lines.len() == 1 {
+                    "is"
+                } else {
+                    "are"
+                },
+            ));
+        }
+        if let Some(line) = self.torn_last_line {
+            notes.push(format!(
+                "note: the journal {} is torn at the end (line {line}, a write cut short by a \
+                 crash or a kill); that line is skipped",
+                path.display()
+            ));
+        }
+        notes
     }
 
     fn apply(&mut self, dir: &Path, record: Record) {
@@ -137,6 +204,14 @@ impl Replay {
                     .images
                     .insert(image, ImageState::Written(dir.join(path)));
             }
+            Record::Rescued { job, image, path } => {
+                let history = self.jobs.entry(job).or_default();
+                if !matches!(history.images.get(&image), Some(ImageState::Written(_))) {
+                    history
+                        .images
+                        .insert(image, ImageState::Rescued(dir.join(path)));
+                }
+            }
             Record::Done { job } => {
                 let history = self.jobs.entry(job).or_default();
                 history.done = true;
@@ -147,9 +222,9 @@ impl Replay {
                 history.done = false;
                 history.last_failure = Some(message);
                 // A failure is an outcome: the started call did not produce an image.
-                history
-                    .images
-                    .retain(|_, state| matches!(state, ImageState::Written(_)));
+                history.images.retain(|_, state| {
+                    matches!(state, ImageState::Written(_) | ImageState::Rescued(_))
+                });
             }
         }
     }
@@ -163,17 +238,34 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
-    /// Opens (creating) the journal in `dir` for appending.
+    /// Opens (creating) the journal in `dir` for appending. A last line torn by a crash is
+    /// ended first, so the next record starts a line of its own instead of being glued to
+    /// the torn one and lost with it.
     ///
     /// # Errors
     /// The I/O error's text, naming the file.
     pub(crate) fn open(dir: &Path) -> Result<Self, String> {
         let path = dir.join(FILE_NAME);
-        let file = OpenOptions::new()
+        let fail = |e: std::io::Error| format!("cannot open the journal {}: {e}", path.display());
+        let mut file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&path)
-            .map_err(|e| format!("cannot open the journal {}: {e}", path.display()))?;
+            .map_err(fail)?;
+        let len = file.metadata().map_err(fail)?.len();
+        if len > 0 {
+            use std::io::{Read as _, Seek as _, SeekFrom};
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::Start(len - 1))
+                .and_then(|_| file.read_exact(&mut last))
+                .map_err(fail)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n")
+                    .and_then(|()| file.sync_data())
+                    .map_err(fail)?;
+            }
+        }
         Ok(Journal {
             path,
             file: Mutex::new(file),
@@ -195,7 +287,9 @@ impl Journal {
             at: Timestamp::now(),
             record,
         };
+        // Scrubbed: a message an upstream echoed may hold a key, and the journal outlives the run.
         let mut text = serde_json::to_string(&line)
+            .map(|text| imagegate_core::secret::scrub(&text))
             .map_err(|e| format!("cannot encode a journal record: {e}"))?;
         text.push('\n');
         let file = self
@@ -274,7 +368,8 @@ mod tests {
             ],
             "{\"at\":\"2026-",
         );
-        assert_eq!(replay.unreadable_lines, 1);
+        assert_eq!(replay.torn_last_line, Some(7));
+        assert!(replay.damaged_lines.is_empty());
         assert!(replay.jobs["1"].done);
         assert!(matches!(
             replay.jobs["1"].images[&0],

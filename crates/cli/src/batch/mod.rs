@@ -6,10 +6,15 @@
 //! - [`progress`]: the bar or the plain lines.
 //! - [`summary`]: what the run did, per target, and what failed.
 //! - [`estimate`]: the dry run's images, cost and time.
+//! - [`lock`]: one run per output directory.
+//! - [`adopt`]: which file found on disk may be adopted as a job's image.
 
+pub(crate) mod adopt;
 pub(crate) mod estimate;
 pub(crate) mod input;
 pub(crate) mod journal;
+pub(crate) mod lock;
 pub(crate) mod progress;
 pub(crate) mod runner;
+pub(crate) mod signals;
 pub(crate) mod summary;

@@ -53,6 +53,7 @@ impl Progress {
 
     /// Prints a line without tearing the bar.
     pub(crate) fn line(&self, text: &str) {
+        let text = imagegate_core::secret::scrub(text);
         match &self.bar {
             Some(bar) => bar.suspend(|| eprintln!("imagegate: {text}")),
             None => eprintln!("imagegate: {text}"),

@@ -9,9 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use imagegate_core::{
-    Error, ErrorKind, GenerateRequest, ImageProvider, Priority, ReferenceImage, human_duration,
-};
+use imagegate_core::{Error, ErrorKind, GenerateRequest, ImageProvider, Priority, human_duration};
 use imagegate_router::{Event, MaxWait, RequestOptions, Router};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -21,7 +19,8 @@ use super::journal::{ImageState, JobHistory, Journal, Record};
 use super::progress::Progress;
 use super::summary::{FailedJob, Summary};
 use crate::failure::Failure;
-use crate::output::write_atomic;
+use crate::output::{WriteError, with_fallbacks, write_new};
+use crate::recovery;
 use crate::routes::throttle_reason;
 
 /// Extensions an image of ours can have on disk (see `Image::extension`).
@@ -45,6 +44,8 @@ pub(crate) struct Settings {
     pub grace: Duration,
     /// `--model`, for jobs that do not name one.
     pub model: Option<String>,
+    /// Where paid images go when the output cannot take them (see `crate::recovery`).
+    pub rescue_dir: PathBuf,
     /// How long one image's call may wait for capacity (`--max-wait`).
     pub max_wait: MaxWait,
 }
@@ -57,6 +58,8 @@ struct Shared {
     progress: Progress,
     settings: Settings,
     budget_reached: AtomicBool,
+    /// The output stopped taking images: no new call may start.
+    write_failed: AtomicBool,
     stop: watch::Receiver<u32>,
     summary: Mutex<Summary>,
 }
@@ -106,11 +109,7 @@ pub(crate) async fn run(
     let progress = Progress::new(to_make);
 
     let (stop_tx, stop_rx) = watch::channel(0u32);
-    let signals = tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            stop_tx.send_modify(|n| *n += 1);
-        }
-    });
+    let signals = tokio::spawn(crate::batch::signals::count_stops(stop_tx));
 
     summary.resent_after_interruption = 0;
     let shared = Arc::new(Shared {
@@ -119,6 +118,7 @@ pub(crate) async fn run(
         progress,
         settings,
         budget_reached: AtomicBool::new(false),
+        write_failed: AtomicBool::new(false),
         stop: stop_rx.clone(),
         summary: Mutex::new(summary),
     });
@@ -137,8 +137,14 @@ pub(crate) async fn run(
             outcomes.push((job, Outcome::Stopped));
             continue;
         }
-        if budget_reached(&shared) {
+        if shared.budget_reached.load(Ordering::SeqCst) {
             let failed = not_run(&shared, &job);
+            outcomes.push((job, Outcome::Failed(failed)));
+            continue;
+        }
+        if shared.write_failed.load(Ordering::SeqCst) {
+            let failed = not_started_after_write_failure(&job);
+            record_failure(&shared, &job, &failed);
             outcomes.push((job, Outcome::Failed(failed)));
             continue;
         }
@@ -218,6 +224,7 @@ pub(crate) async fn run(
     shared.progress.finish();
 
     let interrupted = *stop_rx.borrow() > 0;
+    let write_failed = shared.write_failed.load(Ordering::SeqCst);
     let mut summary = {
         let mut guard = shared
             .summary
@@ -226,6 +233,9 @@ pub(crate) async fn run(
         std::mem::take(&mut *guard)
     };
     summary.interrupted = interrupted;
+    if write_failed && summary.write_failure.is_none() {
+        summary.write_failure = Some("a write to the output failed".to_owned());
+    }
     outcomes.sort_by_key(|(job, _)| job.line);
     for (job, outcome) in outcomes {
         match outcome {
@@ -235,7 +245,7 @@ pub(crate) async fn run(
                 job: job.key.clone(),
                 line: job.line,
                 kind: "interrupted".to_owned(),
-                message: "stopped by Ctrl-C before all its images were made".to_owned(),
+                message: "stopped (Ctrl-C or SIGTERM) before all its images were made".to_owned(),
                 advice: "run the same command again to resume".to_owned(),
             }),
         }
@@ -254,15 +264,16 @@ pub(crate) fn written_count(history: &JobHistory) -> u64 {
     u64::try_from(written).unwrap_or(u64::MAX)
 }
 
-/// Whether `--max-cost` stopped new calls: a call failed because the router's budget refused
-/// it on every target that could serve it (a refusal a cheaper target absorbed does not count).
-fn budget_reached(shared: &Shared) -> bool {
-    shared.budget_reached.load(Ordering::SeqCst)
-}
-
 /// A job refused by `--max-cost`: recorded, shown, reported.
 fn not_run(shared: &Shared, job: &Job) -> FailedJob {
-    let failed = not_run_failure(shared, job);
+    let failed = FailedJob {
+        job: job.key.clone(),
+        line: job.line,
+        kind: "not_run".to_owned(),
+        message: budget_message(shared),
+        advice: "raise --max-cost and run the same command again; finished images are kept"
+            .to_owned(),
+    };
     record_failure(shared, job, &failed);
     failed
 }
@@ -305,7 +316,7 @@ fn failure(job: &Job, kind: &str, message: String, advice: &str) -> FailedJob {
 }
 
 /// The request of a job (without its count), or why it cannot be made.
-fn request_for(shared: &Shared, job: &Job) -> Result<GenerateRequest, FailedJob> {
+async fn request_for(shared: &Shared, job: &Job) -> Result<GenerateRequest, FailedJob> {
     let mut request =
         GenerateRequest::new(job.prompt.clone()).with_priority(shared.settings.priority);
     if let Some(size) = job.size {
@@ -318,20 +329,13 @@ fn request_for(shared: &Shared, job: &Job) -> Result<GenerateRequest, FailedJob>
         request = request.with_model(model.clone());
     }
     for path in &job.references {
-        let bytes = std::fs::read(path).map_err(|e| {
+        let image = crate::references::read(path).await.map_err(|message| {
             failure(
                 job,
                 "unreadable_reference",
-                format!("cannot read reference image {}: {e}", path.display()),
-                "fix the path (relative to the input file) and run the same command again",
-            )
-        })?;
-        let image = ReferenceImage::sniffed(bytes).map_err(|e| {
-            failure(
-                job,
-                "unreadable_reference",
-                format!("reference image {}: {}", path.display(), e.message()),
-                "use a PNG, JPEG, WebP or GIF file",
+                message,
+                "use a PNG, JPEG, WebP or GIF file of at most 20 MB (the path is relative to \
+                 the input file) and run the same command again",
             )
         })?;
         request = request.with_reference_image(image);
@@ -366,12 +370,13 @@ fn file_name(path: &Path) -> String {
     )
 }
 
-/// An image of ours already on disk under its stable name, whatever its extension.
+/// An image of ours already on disk under its stable name, whatever its extension: a
+/// complete image (see `super::adopt`).
 fn on_disk(dir: &Path, stem: &str) -> Option<PathBuf> {
     IMAGE_EXTENSIONS
         .iter()
         .map(|ext| dir.join(format!("{stem}.{ext}")))
-        .find(|path| path.is_file())
+        .find(|path| super::adopt::is_complete_image(path))
 }
 
 async fn run_job(shared: &Shared, job: &Job, history: JobHistory) -> Outcome {
@@ -409,9 +414,19 @@ async fn run_images(
         if matches!(state, Some(ImageState::Written(path)) if path.exists()) {
             continue;
         }
-        // Never clobber, never pay twice: a file already under this image's stable name (an
-        // earlier run died between the rename and its `written` record) is adopted.
-        if let Some(path) = on_disk(dir, &stem) {
+        // Paid for by an earlier run whose output could not take it: moved into place now.
+        if let Some(ImageState::Rescued(kept)) = state
+            && kept.is_file()
+        {
+            place_rescued(shared, job, index, &stem, kept)?;
+            continue;
+        }
+        // Never pay twice: an image of ours already under its stable name (an earlier run
+        // died between the rename and its `written` record, so the call was `started`) is
+        // adopted. Anything else there is a stranger's file: kept, and written beside.
+        if matches!(state, Some(ImageState::Interrupted))
+            && let Some(path) = on_disk(dir, &stem)
+        {
             shared
                 .journal
                 .append(Record::Written {
@@ -430,13 +445,16 @@ async fn run_images(
         if *shared.stop.borrow() > 0 {
             return Ok(Outcome::Stopped);
         }
-        if budget_reached(shared) {
+        if shared.budget_reached.load(Ordering::SeqCst) {
             return Err(not_run_failure(shared, job));
+        }
+        if shared.write_failed.load(Ordering::SeqCst) {
+            return Err(not_started_after_write_failure(job));
         }
         let base = match &request {
             Some(request) => request.clone(),
             None => {
-                let built = request_for(shared, job)?;
+                let built = request_for(shared, job).await?;
                 request = Some(built.clone());
                 built
             }
@@ -485,14 +503,11 @@ async fn run_images(
                 "try again, or change the prompt",
             ));
         };
-        let path = dir.join(format!("{stem}.{}", image.extension()));
-        write_atomic(&path, &image.bytes).map_err(|e| {
-            let message = match e {
-                Failure::Io(m) | Failure::Usage(m) => m,
-                Failure::Upstream { error, .. } => error.message().to_owned(),
-            };
-            failure(job, "io", message, "check the output directory")
-        })?;
+        let wanted = dir.join(format!("{stem}.{}", image.extension()));
+        let path = match write_new(with_fallbacks(wanted), &image.bytes) {
+            Ok(path) => path,
+            Err(e) => return Err(rescue(shared, job, index, &stem, image, &e)),
+        };
         // Durable AFTER the rename: this record is the proof the image exists.
         shared
             .journal
@@ -529,13 +544,129 @@ async fn run_images(
     Ok(Outcome::Done)
 }
 
-fn not_run_failure(shared: &Shared, job: &Job) -> FailedJob {
-    let max = shared.settings.max_cost_usd.unwrap_or_default();
-    let spent = shared.backend.router.spent_usd();
+/// A job not started because the output stopped taking images.
+fn not_started_after_write_failure(job: &Job) -> FailedJob {
     failure(
         job,
         "not_run",
-        format!("not run: its next call would pass --max-cost ${max:.3} (spent ${spent:.3})"),
+        "not started: the output directory stopped taking images, so no new call was paid for"
+            .to_owned(),
+        "free space (or fix the output directory) and run the same command again",
+    )
+}
+
+/// A paid image the output could not take: no new call starts from now on (a full disk fails
+/// every later write too), and the image goes to the recovery place, journaled, so the next
+/// run moves it into place instead of paying again.
+fn rescue(
+    shared: &Shared,
+    job: &Job,
+    index: u32,
+    stem: &str,
+    image: &imagegate_core::Image,
+    failed: &WriteError,
+) -> FailedJob {
+    if recovery::affects_every_write(&failed.error)
+        && !shared.write_failed.swap(true, Ordering::SeqCst)
+    {
+        shared.progress.line(&format!(
+            "{failed}; no new calls are started (the calls in flight finish, their images \
+             are kept)"
+        ));
+        if let Ok(mut summary) = shared.summary.lock() {
+            summary.write_failure = Some(failed.to_string());
+        }
+    }
+    let name = format!("{stem}.{}", image.extension());
+    let kept = match recovery::save(&shared.settings.rescue_dir, &name, &image.bytes) {
+        Ok(kept) => kept,
+        Err(also) => {
+            return failure(
+                job,
+                "io",
+                format!("{failed}; the paid image could not be kept either: {also}"),
+                "free space and run the same command again",
+            );
+        }
+    };
+    if let Err(e) = shared.journal.append(Record::Rescued {
+        job: job.key.clone(),
+        image: index,
+        path: kept.display().to_string(),
+    }) {
+        shared.progress.line(&e);
+    }
+    shared.progress.line(&format!(
+        "paid image of job {} kept at {} (the next run moves it into place)",
+        job.key,
+        kept.display()
+    ));
+    if let Ok(mut summary) = shared.summary.lock() {
+        summary.rescued.push(kept.clone());
+    }
+    failure(
+        job,
+        "io",
+        format!("{failed}; the paid image is kept at {}", kept.display()),
+        "free space (or fix the output directory) and run the same command again: the kept \
+         image is moved into place, not paid for again",
+    )
+}
+
+/// Moves an image kept in the recovery place by an earlier run into the output.
+fn place_rescued(
+    shared: &Shared,
+    job: &Job,
+    index: u32,
+    stem: &str,
+    kept: &Path,
+) -> Result<(), FailedJob> {
+    let dir = &shared.settings.out_dir;
+    let bytes = std::fs::read(kept).map_err(|e| {
+        failure(
+            job,
+            "io",
+            format!("cannot read the kept image {}: {e}", kept.display()),
+            "move it into the output directory yourself, or delete it to generate it again",
+        )
+    })?;
+    let ext = imagegate_core::sniff_mime(&bytes).map_or("png", imagegate_core::extension_for);
+    let path = write_new(with_fallbacks(dir.join(format!("{stem}.{ext}"))), &bytes)
+        .map_err(|e| failure(job, "io", e.to_string(), "check the output directory"))?;
+    shared
+        .journal
+        .append(Record::Written {
+            job: job.key.clone(),
+            image: index,
+            path: file_name(&path),
+            recovered: true,
+        })
+        .map_err(|e| failure(job, "io", e, "check the output directory"))?;
+    // The output has it now, recorded; the kept copy would only confuse.
+    let _ = std::fs::remove_file(kept);
+    if let Ok(mut summary) = shared.summary.lock() {
+        summary.images_recovered += 1;
+    }
+    shared.progress.written(&path, "recovery place", 0.0);
+    Ok(())
+}
+
+/// Why a job is not run under `--max-cost`: counting what calls in flight will cost (the
+/// router's budget reserves each call's price before sending), not only what has settled.
+fn budget_message(shared: &Shared) -> String {
+    let max = shared.settings.max_cost_usd.unwrap_or_default();
+    let committed = shared.backend.router.spent_usd();
+    format!(
+        "not run: its next call would pass --max-cost ${max:.3} (${committed:.3} spent or \
+         committed to calls in flight)"
+    )
+}
+
+fn not_run_failure(shared: &Shared, job: &Job) -> FailedJob {
+    failure(
+        job,
+        "not_run",
+        budget_message(shared),
         "raise --max-cost and run the same command again; finished images are kept",
     )
 }

@@ -51,8 +51,14 @@ pub(crate) struct Summary {
     pub targets: BTreeMap<String, TargetStats>,
     pub failed: Vec<FailedJob>,
     pub malformed_lines: Vec<Malformed>,
-    /// Ctrl-C stopped the run.
+    /// Ctrl-C or SIGTERM stopped the run.
     pub interrupted: bool,
+    /// The output directory stopped taking images (a full disk, a read-only file system):
+    /// no new call was started after it. The first such error.
+    pub write_failure: Option<String>,
+    /// Paid images the output could not take, kept in the recovery place; the next run
+    /// moves them into the output without paying again.
+    pub rescued: Vec<PathBuf>,
     /// The command that resumes the batch, when anything is left.
     pub resume: Option<String>,
 }
@@ -60,7 +66,7 @@ pub(crate) struct Summary {
 impl Summary {
     /// True when every job has all its images.
     pub(crate) fn complete(&self) -> bool {
-        self.failed.is_empty() && !self.interrupted
+        self.failed.is_empty() && !self.interrupted && self.write_failure.is_none()
     }
 
     /// The human summary.
@@ -106,6 +112,17 @@ impl Summary {
             if !job.advice.is_empty() {
                 push(format!("    advice: {}", job.advice));
             }
+        }
+        if let Some(failure) = &self.write_failure {
+            push(format!(
+                "  stopped starting calls: the output cannot take images ({failure})"
+            ));
+        }
+        for path in &self.rescued {
+            push(format!(
+                "  paid image kept at {} (the next run moves it into place)",
+                path.display()
+            ));
         }
         if let Some(resume) = &self.resume {
             push(format!("to resume, run the same command again: {resume}"));

@@ -12,8 +12,9 @@ use imagegate_router::{Budget, MaxWait};
 use serde::Serialize;
 
 use crate::batch::estimate::{PlannedTarget, Simulated, TimeEstimate, simulated, time_for};
-use crate::batch::input::{Job, Malformed, detect, parse};
+use crate::batch::input::{Job, Malformed, References, detect, parse};
 use crate::batch::journal::{FILE_NAME, JobHistory, Journal, Replay};
+use crate::batch::lock::OutputLock;
 use crate::batch::runner::{Backend, Settings, run as run_jobs, written_count};
 use crate::batch::summary::Summary;
 use crate::config::{Config, ProviderConfig};
@@ -73,7 +74,12 @@ pub(crate) struct Args {
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     max_wait: Option<Duration>,
 
-    /// After Ctrl-C, how long the calls in flight may take to finish.
+    /// Let JSONL jobs use reference images outside the input file's directory (`../`,
+    /// absolute paths). Off by default, so an input from elsewhere cannot upload your files.
+    #[arg(long)]
+    allow_outside_references: bool,
+
+    /// After Ctrl-C or SIGTERM, how long the calls in flight may take to finish.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     grace: Duration,
 }
@@ -117,14 +123,19 @@ struct DryRun<'a> {
 /// [`Failure::Usage`] (exit 2) for unreadable input, no valid line, bad configuration;
 /// [`Failure::Io`] (exit 1) when any job did not produce its images.
 pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
-    let text = std::fs::read_to_string(&args.input)
+    let text = std::fs::read(&args.input)
         .map_err(|e| Failure::usage(format!("cannot read INPUT {}: {e}", args.input.display())))?;
     let base = args
         .input
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let parsed = parse(&text, detect(&args.input, &text), &base);
+    let references = if args.allow_outside_references {
+        References::Anywhere
+    } else {
+        References::Inside
+    };
+    let parsed = parse(&text, detect(&args.input, &text), &base, references);
     for line in &parsed.malformed {
         eprintln!(
             "imagegate: {}:{}: skipped: {}",
@@ -180,14 +191,24 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         route: routed.route,
     };
 
+    if args.out.exists() && !args.out.is_dir() {
+        return Err(Failure::usage(format!(
+            "--out {} must be a directory (it holds the images and the journal), but it is a \
+             file; name a directory",
+            args.out.display()
+        )));
+    }
+    // Held from before the journal is read until the run ends: a second run on this
+    // directory stops here, before it can pay for anything.
+    let early_lock = if args.dry_run || !args.out.is_dir() {
+        None
+    } else {
+        Some(OutputLock::acquire(&args.out)?)
+    };
     let journal_path = args.out.join(FILE_NAME);
     let replay = Replay::read(&journal_path).map_err(Failure::usage)?;
-    if replay.unreadable_lines > 0 {
-        eprintln!(
-            "imagegate: note: {} unreadable line(s) in {} skipped (a line torn by a crash)",
-            replay.unreadable_lines,
-            journal_path.display()
-        );
+    for note in replay.notes(&journal_path) {
+        eprintln!("imagegate: {note}");
     }
     let jobs: Vec<(Job, JobHistory)> = parsed
         .jobs
@@ -208,7 +229,7 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         .collect();
 
     if args.dry_run {
-        return dry_run(
+        dry_run(
             config,
             &args,
             &backend,
@@ -216,11 +237,16 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
             &pending,
             already,
             &parsed.malformed,
-        );
+        )?;
+        return skipped_lines_fail(&args.input, &parsed.malformed);
     }
 
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Failure::usage(format!("cannot create --out {}: {e}", args.out.display())))?;
+    let _lock = match early_lock {
+        Some(lock) => lock,
+        None => OutputLock::acquire(&args.out)?,
+    };
     let journal = Journal::open(&args.out).map_err(Failure::usage)?;
     let summary = Summary {
         out_dir: args.out.clone(),
@@ -239,6 +265,7 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         grace: args.grace,
         model: args.model.clone(),
         max_wait: max_wait(args.max_wait, MaxWait::Windows),
+        rescue_dir: crate::recovery::dir(config),
     };
     let mut summary = run_jobs(backend, journal, settings, pending, summary).await?;
     if !summary.complete() {
@@ -259,13 +286,26 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
             resume_command()
         );
     }
-    if summary.complete() {
-        Ok(())
-    } else {
-        Err(Failure::io(format!(
+    if !summary.complete() {
+        return Err(Failure::io(format!(
             "{} job(s) of {} did not produce all their images (the others are kept)",
             summary.failed.len(),
             summary.jobs
+        )));
+    }
+    skipped_lines_fail(&args.input, &parsed.malformed)
+}
+
+/// Exit 1 when input lines were skipped, so a script sees that a prompt was dropped.
+fn skipped_lines_fail(input: &Path, malformed: &[Malformed]) -> Result<(), Failure> {
+    if malformed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::io(format!(
+            "{} line(s) of {} were skipped (see above); fix them and run the same command \
+             again: finished images are kept",
+            malformed.len(),
+            input.display()
         )))
     }
 }

@@ -1,28 +1,31 @@
 //! `imagegate diagnose`: paste an upstream error body, learn what happened and what to do.
 //!
-//! It classifies with the very `parse_error` the providers use, so what it says is what the
-//! router would have decided.
+//! It classifies with the very `parse_error` the providers use (each registry entry's), so what
+//! it says is what the router would have decided.
 
 use std::io::Read as _;
 use std::path::PathBuf;
 
 use http::{HeaderMap, StatusCode};
-use imagegate_core::{Error, human_duration, quota::PACIFIC};
+use imagegate_core::registry::{ParseErrorFn, ProviderDescriptor};
+use imagegate_core::{Error, human_duration};
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use serde_json::Value;
 
 use crate::failure::Failure;
+use crate::providers::{PROVIDERS, descriptor};
 use crate::report::ErrorReport;
 
-/// Which provider's envelope the body is in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Envelope {
-    /// Google's `{"error": {code, message, status, details}}` (Gemini, Imagen).
-    Gemini,
-    /// OpenRouter's `{"error": {code, message, metadata}}`.
-    Openrouter,
-    /// Tell the two apart by their structure.
-    Auto,
+/// The `--provider` choices: every registry entry with a wire format, and `auto`.
+fn envelope_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        PROVIDERS
+            .iter()
+            .filter(|d| d.parse_error.is_some())
+            .map(|d| d.name)
+            .chain(["auto"]),
+    )
 }
 
 /// Arguments of `imagegate diagnose`.
@@ -32,9 +35,9 @@ pub(crate) struct Args {
     #[arg(value_name = "FILE|-")]
     input: Option<PathBuf>,
 
-    /// Whose error it is.
-    #[arg(long, value_enum, default_value_t = Envelope::Auto)]
-    provider: Envelope,
+    /// Whose error it is (a provider's name), or `auto` to tell by the body's structure.
+    #[arg(long, default_value = "auto", value_parser = envelope_names())]
+    provider: String,
 
     /// The HTTP status the body came with (default: the body's own `code`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(100..=599))]
@@ -71,9 +74,12 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
              error object with `code` and `message`)",
         ));
     };
-    let provider = match args.provider {
-        Envelope::Auto => detect(envelope),
-        chosen => chosen,
+    let (provider, parse) = match args.provider.as_str() {
+        "auto" => detect(envelope)
+            .ok_or_else(|| Failure::usage("no provider with an error format is registered"))?,
+        name => descriptor(name)
+            .and_then(|d| d.parse_error.map(|p| (d, p)))
+            .ok_or_else(|| Failure::usage(format!("`{name}` has no error format to diagnose")))?,
     };
     let status = match args.status {
         Some(code) => code,
@@ -95,14 +101,11 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     for (name, value) in &args.headers {
         headers.append(name.clone(), value.clone());
     }
-    let error = match provider {
-        Envelope::Openrouter => imagegate_openrouter::parse_error(status, &headers, &body, now),
-        Envelope::Gemini | Envelope::Auto => {
-            imagegate_gemini::parse_error(status, &headers, &body, now)
-        }
-    };
+    let error = parse(status, &headers, &body, now);
     if args.json {
-        let text = serde_json::to_string(&ErrorReport::from(&error))
+        let mut report = ErrorReport::from(&error);
+        report.message = shortened(&report.message);
+        let text = serde_json::to_string(&report)
             .map_err(|e| Failure::io(format!("cannot render JSON: {e}")))?;
         println!("{text}");
     } else {
@@ -154,24 +157,44 @@ fn error_object(value: &Value) -> Option<&Value> {
     (value.get("code").is_some() && value.get("message").is_some()).then_some(value)
 }
 
-/// Google's envelope carries a canonical `status` string or typed `details`; OpenRouter's
-/// carries `metadata` and a numeric code only.
-fn detect(error: &Value) -> Envelope {
-    let google = error.get("status").is_some_and(Value::is_string)
-        || error.get("details").is_some_and(Value::is_array);
-    if google && error.get("metadata").is_none() {
-        Envelope::Gemini
-    } else {
-        Envelope::Openrouter
+/// The first registry entry that recognises the envelope (Google's carries a canonical
+/// `status` string or typed `details`; OpenRouter's `metadata` and a numeric code only), else
+/// the first with a wire format.
+fn detect(error: &Value) -> Option<(&'static ProviderDescriptor, ParseErrorFn)> {
+    let with_format = || {
+        PROVIDERS
+            .iter()
+            .copied()
+            .filter_map(|d| d.parse_error.map(|p| (d, p)))
+    };
+    with_format()
+        .find(|(d, _)| d.recognises.is_some_and(|r| r(error)))
+        .or_else(|| with_format().next())
+}
+
+/// The longest message shown whole; an upstream (or a paste) can hold megabytes.
+const MAX_MESSAGE_BYTES: usize = 2000;
+
+/// `message`, cut at [`MAX_MESSAGE_BYTES`] (on a character boundary) with a note saying how
+/// much was left out.
+fn shortened(message: &str) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message.to_owned();
     }
+    let mut cut = MAX_MESSAGE_BYTES;
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(
+        "{}... ({} more bytes not shown)",
+        &message[..cut],
+        message.len() - cut
+    )
 }
 
 /// The human explanation: cause, quota facts, fix.
-fn explain(error: &Error, provider: Envelope, now: Timestamp) -> String {
-    let who = match provider {
-        Envelope::Openrouter => "OpenRouter",
-        Envelope::Gemini | Envelope::Auto => "Gemini",
-    };
+fn explain(error: &Error, provider: &ProviderDescriptor, now: Timestamp) -> String {
+    let who = provider.label;
     let mut out = String::new();
     let status = error
         .http_status()
@@ -195,7 +218,7 @@ fn explain(error: &Error, provider: Envelope, now: Timestamp) -> String {
         "upstream: {}\n",
         format!("{who} {status}{code}").trim_end()
     ));
-    out.push_str(&format!("message:  {}\n", error.message()));
+    out.push_str(&format!("message:  {}\n", shortened(error.message())));
     let quota = error.quota();
     let mut facts = Vec::new();
     if let Some(d) = quota.dimension {
@@ -224,22 +247,33 @@ fn explain(error: &Error, provider: Envelope, now: Timestamp) -> String {
         out.push_str(&format!("retry:    after {}\n", human_duration(delay)));
     }
     if let Some(reset) = quota.reset_at {
-        let when = match provider {
-            // Gemini's day is a Pacific day: show the reset where it happens too.
-            Envelope::Gemini | Envelope::Auto => format!(
-                "{} (Pacific {})",
+        // A provider whose day ends elsewhere (Gemini's is a Pacific day): show the reset
+        // where it happens too.
+        let zone = provider.zone();
+        let when = if zone == TimeZone::UTC {
+            reset.strftime("%Y-%m-%d %H:%M UTC").to_string()
+        } else {
+            format!(
+                "{} ({} in {})",
                 reset.strftime("%Y-%m-%d %H:%M UTC"),
-                reset
-                    .to_zoned(PACIFIC.clone())
-                    .strftime("%Y-%m-%d %H:%M %Z")
-            ),
-            Envelope::Openrouter => reset.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+                reset.to_zoned(zone).strftime("%Y-%m-%d %H:%M %Z"),
+                provider.day_zone,
+            )
         };
         let wait = match std::time::Duration::try_from(reset.duration_since(now)) {
             Ok(wait) if !wait.is_zero() => format!("in {}", human_duration(wait)),
             _ => "already passed".to_owned(),
         };
         out.push_str(&format!("resets:   {when}, {wait}\n"));
+        if reset <= now {
+            // The advice would say "until then" or "wait": not next to "already passed".
+            out.push_str(
+                "fix:      The reset it names has already passed: the quota should be \
+                 available again, so retry; if it is refused again, the upstream's counter has \
+                 not reset yet.\n",
+            );
+            return out;
+        }
     }
     out.push_str(&format!("fix:      {}\n", error.advice()));
     out

@@ -7,15 +7,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use imagegate_core::{
-    AspectRatio, GenerateRequest, GenerateResponse, ImageProvider, ImageSize, ReferenceImage,
-    TokenUsage,
+    AspectRatio, GenerateRequest, GenerateResponse, ImageProvider, ImageSize, TokenUsage,
 };
 use imagegate_router::{Budget, MaxWait, RequestOptions};
 use serde::Serialize;
 
 use crate::config::Config;
 use crate::failure::Failure;
-use crate::output::{Destination, slug, write_atomic};
+use crate::output::{Destination, check_destination, slug};
 use crate::routes::{announce_waits, max_wait, routed};
 
 /// How long `generate` waits for capacity by default: a per-minute window, not a day.
@@ -131,7 +130,10 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         request = request.with_model(model.clone());
     }
     for path in &args.references {
-        request = request.with_reference_image(read_reference(path)?);
+        let image = crate::references::read(path)
+            .await
+            .map_err(Failure::usage)?;
+        request = request.with_reference_image(image);
     }
     request
         .validate()
@@ -175,7 +177,10 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         );
     }
 
+    // Before paying: a destination that cannot take the images is found now, not after.
     let destination = Destination::from_arg(args.output.as_deref());
+    check_destination(&destination)?;
+
     let stem = slug(&args.prompt);
     let total = args.count as usize;
     let mut summary = Summary {
@@ -228,8 +233,18 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
             if summary.images.len() == total {
                 break;
             }
-            let path = destination.path_for(&stem, summary.images.len(), total, image);
-            write_atomic(&path, &image.bytes)?;
+            let path = match destination.write(&stem, summary.images.len(), total, image) {
+                Ok(path) => path,
+                Err(e) => {
+                    if !summary.images.is_empty() {
+                        eprintln!(
+                            "imagegate: {} of {total} image(s) were written before the failure",
+                            summary.images.len()
+                        );
+                    }
+                    return Err(rescue(config, &stem, image, &e));
+                }
+            };
             warn_on_extension_mismatch(&path, image.extension());
             if !args.json {
                 println!(
@@ -285,20 +300,23 @@ fn record(summary: &mut Summary<'_>, response: &GenerateResponse) {
     summary.notes.extend(response.note.clone());
 }
 
-fn read_reference(path: &Path) -> Result<ReferenceImage, Failure> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Failure::usage(format!(
-            "cannot read reference image {}: {e}",
-            path.display()
-        ))
-    })?;
-    ReferenceImage::sniffed(bytes).map_err(|e| {
-        Failure::usage(format!(
-            "reference image {}: {}",
-            path.display(),
-            e.message()
-        ))
-    })
+/// A paid image whose destination failed: kept in the recovery place, named in the error.
+fn rescue(
+    config: &Config,
+    stem: &str,
+    image: &imagegate_core::Image,
+    failed: &crate::output::WriteError,
+) -> Failure {
+    let name = format!("{stem}.{}", image.extension());
+    match crate::recovery::save(&crate::recovery::dir(config), &name, &image.bytes) {
+        Ok(kept) => Failure::io(format!(
+            "{failed}; the image (already paid for) is kept at {}",
+            kept.display()
+        )),
+        Err(also) => Failure::io(format!(
+            "{failed}; the image (already paid for) could not be kept either: {also}"
+        )),
+    }
 }
 
 /// The bytes are written as the provider sent them; if the name says otherwise, say so.

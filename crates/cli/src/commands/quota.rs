@@ -11,6 +11,7 @@ use jiff::tz::TimeZone;
 
 use crate::config::Config;
 use crate::failure::Failure;
+use crate::providers::PROVIDERS;
 use crate::state::{open_store, pools_of};
 
 /// Arguments of `imagegate quota`.
@@ -98,8 +99,13 @@ pub(crate) fn run(config: &Config, args: &Args) -> Result<(), Failure> {
             .map_err(|e| Failure::io(format!("cannot render JSON: {e}")))?;
         println!("{text}");
     } else if statuses.is_empty() {
+        let keys: Vec<&str> = PROVIDERS
+            .iter()
+            .filter_map(|d| d.key_vars.first().copied())
+            .collect();
         println!(
-            "no quota pools: configure a provider (or set GEMINI_API_KEY / OPENROUTER_API_KEY)"
+            "no quota pools: configure a provider (or set {})",
+            keys.join(" / ")
         );
     } else {
         print!("{}", render_table(&statuses, &TimeZone::system()));

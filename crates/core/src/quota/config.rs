@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! [providers.gemini.quota]
-//! tier = "tier1"                       # free | tier1 | tier2 | tier3
+//! tier = "tier1"                       # free | tier1 ... tier5 (none: limits are learned)
 //! day_zone = "America/Los_Angeles"     # IANA name; default per provider
 //! tokens_per_image = 1290
 //!
@@ -25,21 +25,37 @@ use serde::{Deserialize, Serialize};
 
 use super::cost::TokenEstimator;
 use super::price::PerSize;
-use super::tier::{Tier, preset};
+use super::tier::Tier;
 use super::{Limits, PoolConfig, PoolId, pool::zone_named};
 use crate::error::{Error, Result};
+
+/// What a provider's pools start from when configuration says nothing: its kind's name, the
+/// zone its day ends in, and its tier presets. Implemented by the registry's
+/// `ProviderDescriptor`; a trait here so that the quota model does not depend on the registry
+/// (the registry depends on the quota model's types).
+pub trait QuotaDefaults {
+    /// The provider kind's name, the first part of its pool ids (`gemini`).
+    fn kind(&self) -> &str;
+    /// The zone whose midnight ends its day.
+    fn zone(&self) -> TimeZone;
+    /// Whether it has tier presets at all (if so and no tier is configured, its pools learn).
+    fn has_presets(&self) -> bool;
+    /// The preset limits of `model` at `tier`; none without a tier or presets.
+    fn preset(&self, model: &str, tier: Option<Tier>) -> Limits;
+}
 
 /// The quota configuration of one provider.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderQuotaConfig {
-    /// The projects' tier, choosing preset limits per model family. Default: `free` for the
-    /// `gemini` provider, no presets for any other (OpenRouter's paid models have no fixed
-    /// limits; configure `:free` models' 20 RPM / 50 RPD yourself).
+    /// The projects' tier, choosing the provider's preset limits per model. Default: none, so
+    /// a provider with tiers (Gemini) starts with no preset limits and learns each one from
+    /// the first 429 that states it; a provider without tiers (OpenRouter) has limits only
+    /// from configuration and learning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<Tier>,
-    /// The IANA zone whose midnight resets daily quotas. Default: America/Los_Angeles, or UTC
-    /// for `openrouter`.
+    /// The IANA zone whose midnight resets daily quotas. Default: the provider's own (its
+    /// descriptor's `day_zone`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub day_zone: Option<String>,
     /// Output tokens per image for every model without its own figure (default 1,290).
@@ -154,39 +170,38 @@ impl ProviderQuotaConfig {
         Ok(())
     }
 
-    /// The tier presets apply at: configured, else `free` for `gemini`, else none.
-    pub fn tier_for(&self, provider: &str) -> Option<Tier> {
-        self.tier.or_else(|| {
-            provider
-                .eq_ignore_ascii_case("gemini")
-                .then_some(Tier::Free)
-        })
-    }
-
-    /// The zone whose midnight ends the day of this provider's pools.
+    /// The zone whose midnight ends the day of `provider`'s pools: configured, else the
+    /// provider's own.
     ///
     /// # Errors
     /// [`ErrorKind::ConfigInvalid`](crate::ErrorKind::ConfigInvalid) for an unknown zone.
-    pub fn day_zone(&self, provider: &str) -> Result<TimeZone> {
+    pub fn day_zone(&self, provider: &(impl QuotaDefaults + ?Sized)) -> Result<TimeZone> {
         match &self.day_zone {
             Some(name) => zone_named(name),
-            None => Ok(PoolConfig::default_zone_for(provider)),
+            None => Ok(provider.zone()),
         }
     }
 
     /// The pool `model` draws on for `project`: its shared pool if configured, else its own;
-    /// limits are the tier preset with every configured figure on top.
+    /// limits are the provider's preset at the configured tier with every configured figure on
+    /// top. With no tier, a provider that has presets gets a *learning* pool: no preset limits,
+    /// each unconfigured dimension learned from the first 429 that states it.
     ///
-    /// `provider` is the provider's *kind* (`gemini`, `openrouter`), not its configured name:
-    /// quotas belong to the project, so two configured providers (a relay and the direct API,
-    /// say) using the same project must land in the same pools.
+    /// Pools are named by the provider's *kind* (`gemini`, `openrouter`), not its configured
+    /// name: quotas belong to the project, so two configured providers (a relay and the direct
+    /// API, say) using the same project must land in the same pools.
     ///
     /// # Errors
     /// [`ErrorKind::ConfigInvalid`](crate::ErrorKind::ConfigInvalid) for an unknown zone.
-    pub fn pool_for(&self, provider: &str, project: &str, model: &str) -> Result<PoolConfig> {
+    pub fn pool_for(
+        &self,
+        provider: &(impl QuotaDefaults + ?Sized),
+        project: &str,
+        model: &str,
+    ) -> Result<PoolConfig> {
         let zone = self.day_zone(provider)?;
-        let tier = self.tier_for(provider);
-        let base = |m: &str| tier.map_or(Limits::NONE, |t| preset(m, t));
+        let learning = self.tier.is_none() && provider.has_presets();
+        let base = |m: &str| provider.preset(m, self.tier);
         if let Some(shared) = self
             .shared_pools
             .iter()
@@ -199,19 +214,20 @@ impl ProviderQuotaConfig {
                 tpm: shared.tpm,
                 ipm: shared.ipm,
             });
-            let id = PoolId::new(provider, project, shared.name.clone());
-            return Ok(PoolConfig::new(id, limits, zone).with_models(shared.models.clone()));
+            let id = PoolId::new(provider.kind(), project, shared.name.clone());
+            return Ok(PoolConfig::new(id, limits, zone)
+                .with_models(shared.models.clone())
+                .with_learning(learning));
         }
         let overrides = self
             .models
             .get(model)
             .map_or(Limits::NONE, ModelQuotaConfig::limits);
         let limits = base(model).overridden_by(overrides);
-        Ok(PoolConfig::new(
-            PoolId::new(provider, project, model),
-            limits,
-            zone,
-        ))
+        Ok(
+            PoolConfig::new(PoolId::new(provider.kind(), project, model), limits, zone)
+                .with_learning(learning),
+        )
     }
 
     /// The token estimator these figures describe.

@@ -685,6 +685,7 @@ impl PoolLedger {
                     configured: self.config.limits.get(d),
                     learned: self.learned.get(d),
                     limit,
+                    learning: self.config.learning && limit.is_none(),
                     used,
                     remaining: limit.map(|l| l.saturating_sub(used)),
                     resets_at,

@@ -41,7 +41,9 @@ mod store;
 mod tier;
 
 pub use admission::{Admission, Exhausted, Reservation};
-pub use config::{ModelQuotaConfig, ProviderQuotaConfig, SharedPoolConfig, TokensPerImage};
+pub use config::{
+    ModelQuotaConfig, ProviderQuotaConfig, QuotaDefaults, SharedPoolConfig, TokensPerImage,
+};
 pub use cost::{
     Cost, DEFAULT_TOKENS_PER_IMAGE, DEFAULT_TOKENS_PER_REFERENCE_IMAGE, ModelTokens,
     TokenEstimator, Usage,
@@ -57,7 +59,7 @@ pub use price::{DEFAULT_BATCH_FACTOR, PerSize, PriceTable, PriceTableConfig};
 pub use snapshot::LedgerSnapshot;
 pub use status::{Block, BlockReason, DimensionStatus, PoolStatus, render_table};
 pub use store::{MemoryQuotaStore, QuotaStore};
-pub use tier::{ModelFamily, Tier, preset};
+pub use tier::Tier;
 
 /// The zone Gemini's daily quotas reset in: midnight America/Los_Angeles.
 pub static PACIFIC: std::sync::LazyLock<TimeZone> = std::sync::LazyLock::new(|| {

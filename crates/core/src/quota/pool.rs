@@ -134,6 +134,10 @@ pub struct PoolConfig {
     /// The models that draw on this pool (one, unless it is a configured shared pool). Shown in
     /// status; the mapping from model to pool is configuration's job.
     pub models: Vec<String>,
+    /// True when the limits are not known up front (a tiered provider with no tier
+    /// configured): each dimension without a configured limit is learned from the upstream's
+    /// first 429, and status shows it as "unknown (learning)" until then.
+    pub learning: bool,
 }
 
 impl PoolConfig {
@@ -146,7 +150,16 @@ impl PoolConfig {
             limits,
             day_zone,
             models,
+            learning: false,
         }
+    }
+
+    /// Marks the pool's unconfigured limits as unknown, to be learned (see
+    /// [`learning`](Self::learning)).
+    #[must_use]
+    pub fn with_learning(mut self, learning: bool) -> Self {
+        self.learning = learning;
+        self
     }
 
     /// Replaces the list of models drawing on this pool.
@@ -154,16 +167,6 @@ impl PoolConfig {
     pub fn with_models(mut self, models: Vec<String>) -> Self {
         self.models = models;
         self
-    }
-
-    /// The default day zone for a provider: America/Los_Angeles for `gemini` (and anything
-    /// else Google-shaped), UTC for `openrouter`, whose daily caps reset at midnight UTC.
-    pub fn default_zone_for(provider: &str) -> TimeZone {
-        if provider.eq_ignore_ascii_case("openrouter") {
-            TimeZone::UTC
-        } else {
-            super::PACIFIC.clone()
-        }
     }
 }
 

@@ -1,6 +1,9 @@
-//! What an image costs in US dollars: a [`PriceTable`] (model x image size), with the figures
-//! of the field notes as overridable defaults, and an estimate for any request before it is
-//! sent.
+//! What an image costs in US dollars: a [`PriceTable`] (model x image size) and an estimate for
+//! any request before it is sent.
+//!
+//! Core holds no provider's figures: each provider's descriptor lists its own prices
+//! ([`crate::registry::ModelPrice`]), [`crate::registry::price_table`] gathers them, and
+//! configuration overrides any of them ([`PriceTable::with_overrides`]).
 
 use std::collections::BTreeMap;
 
@@ -87,9 +90,11 @@ pub(crate) fn lookup<'a, V>(map: &'a BTreeMap<String, V>, model: &str) -> Option
 
 /// Prices per image in US dollars by model and size, plus the batch discount.
 ///
-/// [`PriceTable::default`] holds the figures from the field notes (domain.md); configuration
-/// overrides any of them (deserialising merges the configured entries over the defaults, field
-/// by field, so `[prices.models."gemini-3-pro-image-preview"] "4K" = 0.30` changes one figure).
+/// [`PriceTable::default`] knows no model; the registry's table
+/// ([`crate::registry::price_table`]) holds every provider's figures, and
+/// [`with_overrides`](PriceTable::with_overrides) merges configuration over it field by field
+/// (so `[prices.models."gemini-3-pro-image-preview"] "4K" = 0.30` changes one figure).
+/// Deserialising a table directly merges over the empty default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(from = "PriceTableConfig", into = "PriceTableConfig")]
 pub struct PriceTable {
@@ -113,33 +118,15 @@ pub struct PriceTableConfig {
     pub fallback_per_image: Option<f64>,
 }
 
-/// The default batch factor: the Gemini Batch API costs half the interactive price.
+/// The default batch factor: batch APIs (Gemini's Batch API among them) cost half the
+/// interactive price.
 pub const DEFAULT_BATCH_FACTOR: f64 = 0.5;
 
 impl Default for PriceTable {
+    /// No model priced, the default batch factor, no fallback.
     fn default() -> Self {
-        let sized = |half, one_k, two_k, four_k| PerSize {
-            per_image: None,
-            half: Some(half),
-            one_k: Some(one_k),
-            two_k: Some(two_k),
-            four_k: Some(four_k),
-        };
-        let mut models = BTreeMap::new();
-        models.insert(
-            "gemini-3.1-flash-image".to_owned(),
-            sized(0.045, 0.067, 0.101, 0.151),
-        );
-        models.insert(
-            "gemini-3-pro-image".to_owned(),
-            sized(0.134, 0.134, 0.134, 0.24),
-        );
-        models.insert("gemini-2.5-flash-image".to_owned(), PerSize::flat(0.039));
-        models.insert("imagen-4.0-fast-generate".to_owned(), PerSize::flat(0.02));
-        models.insert("imagen-4.0-generate".to_owned(), PerSize::flat(0.04));
-        models.insert("imagen-4.0-ultra-generate".to_owned(), PerSize::flat(0.06));
         PriceTable {
-            models,
+            models: BTreeMap::new(),
             batch_factor: DEFAULT_BATCH_FACTOR,
             fallback: None,
         }
@@ -148,19 +135,7 @@ impl Default for PriceTable {
 
 impl From<PriceTableConfig> for PriceTable {
     fn from(config: PriceTableConfig) -> Self {
-        let mut table = PriceTable::default();
-        for (model, over) in config.models {
-            let merged = match table.models.get(&model) {
-                Some(base) => base.overridden_by(&over),
-                None => over,
-            };
-            table.models.insert(model, merged);
-        }
-        if let Some(factor) = config.batch_factor {
-            table.batch_factor = factor;
-        }
-        table.fallback = config.fallback_per_image.or(table.fallback);
-        table
+        PriceTable::default().with_overrides(config)
     }
 }
 
@@ -175,6 +150,29 @@ impl From<PriceTable> for PriceTableConfig {
 }
 
 impl PriceTable {
+    /// This table with `config` merged over it: a configured model's figures replace ours
+    /// size by size, new models are added, the batch factor and fallback replace ours when set.
+    #[must_use]
+    pub fn with_overrides(mut self, config: PriceTableConfig) -> Self {
+        for (model, over) in config.models {
+            let merged = match self.models.get(&model) {
+                Some(base) => base.overridden_by(&over),
+                None => over,
+            };
+            self.models.insert(model, merged);
+        }
+        if let Some(factor) = config.batch_factor {
+            self.batch_factor = factor;
+        }
+        self.fallback = config.fallback_per_image.or(self.fallback);
+        self
+    }
+
+    /// Whether `model` has an entry of its own (exact name).
+    pub fn knows(&self, model: &str) -> bool {
+        self.models.contains_key(model)
+    }
+
     /// Sets (or replaces) the prices of `model`.
     #[must_use]
     pub fn with_model(mut self, model: impl Into<String>, prices: PerSize<f64>) -> Self {
@@ -211,44 +209,49 @@ mod tests {
         a.is_some_and(|a| (a - b).abs() < 1e-9)
     }
 
+    /// A table like a provider's: two models, one priced by size.
+    fn table() -> PriceTable {
+        PriceTable::default()
+            .with_model(
+                "vendor-image-pro",
+                PerSize {
+                    per_image: None,
+                    half: Some(0.045),
+                    one_k: Some(0.067),
+                    two_k: Some(0.101),
+                    four_k: Some(0.151),
+                },
+            )
+            .with_model("vendor-image", PerSize::flat(0.039))
+    }
+
     #[test]
-    fn defaults_follow_the_field_notes() {
-        let t = PriceTable::default();
+    fn lookup_takes_prefixes_vendor_names_and_free_variants() {
+        let t = table();
         assert!(close(
-            t.per_image("gemini-3.1-flash-image-preview", Some(ImageSize::Half)),
+            t.per_image("vendor-image-pro-preview", Some(ImageSize::Half)),
             0.045
         ));
-        assert!(close(
-            t.per_image("gemini-3.1-flash-image-preview", None),
-            0.067
-        ));
-        assert!(close(
-            t.per_image("gemini-3-pro-image-preview", Some(ImageSize::FourK)),
-            0.24
-        ));
-        assert!(close(
-            t.per_image("google/gemini-2.5-flash-image", None),
-            0.039
-        ));
-        assert!(close(
-            t.per_image("google/gemini-2.5-flash-image:free", None),
-            0.0
-        ));
+        assert!(close(t.per_image("vendor-image-pro-preview", None), 0.067));
+        assert!(close(t.per_image("acme/vendor-image", None), 0.039));
+        assert!(close(t.per_image("acme/vendor-image:free", None), 0.0));
         assert_eq!(t.per_image("dall-e-3", None), None);
+        assert!(t.knows("vendor-image") && !t.knows("vendor-image-pro-preview"));
+        assert_eq!(PriceTable::default().per_image("vendor-image", None), None);
     }
 
     #[test]
     fn batch_is_half_price_and_counts_every_image() {
-        let t = PriceTable::default();
+        let t = table();
         let req = GenerateRequest::new("x")
             .with_count(4)
             .with_size(ImageSize::TwoK);
         assert!(close(
-            t.estimate(&req, "gemini-3.1-flash-image-preview", false),
+            t.estimate(&req, "vendor-image-pro-preview", false),
             0.404
         ));
         assert!(close(
-            t.estimate(&req, "gemini-3.1-flash-image-preview", true),
+            t.estimate(&req, "vendor-image-pro-preview", true),
             0.202
         ));
     }
@@ -256,18 +259,18 @@ mod tests {
     #[test]
     fn configuration_merges_over_the_defaults() {
         let config: PriceTableConfig = serde_json::from_value(serde_json::json!({
-            "models": { "gemini-3-pro-image": { "4K": 0.3 }, "my-model": { "per_image": 0.01 } },
+            "models": { "vendor-image-pro": { "4K": 0.3 }, "my-model": { "per_image": 0.01 } },
             "batch_factor": 0.4
         }))
         .unwrap();
-        let t = PriceTable::from(config);
+        let t = table().with_overrides(config);
         assert!(close(
-            t.per_image("gemini-3-pro-image-preview", Some(ImageSize::FourK)),
+            t.per_image("vendor-image-pro-preview", Some(ImageSize::FourK)),
             0.3
         ));
         assert!(close(
-            t.per_image("gemini-3-pro-image-preview", Some(ImageSize::OneK)),
-            0.134
+            t.per_image("vendor-image-pro-preview", Some(ImageSize::OneK)),
+            0.067
         ));
         assert!(close(t.per_image("my-model", None), 0.01));
         let req = GenerateRequest::new("x");

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
-use super::{Dimension, PACIFIC, PoolId, SharedPoolSuspicion};
+use super::{Dimension, PoolId, SharedPoolSuspicion, zone_named};
 
 /// The state of one pool at one instant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +44,10 @@ pub struct DimensionStatus {
     pub learned: Option<u64>,
     /// The limit admission enforces: learned, else configured.
     pub limit: Option<u64>,
+    /// True while the limit is unknown and waits to be learned from the upstream's first 429
+    /// (a tiered provider with no tier configured). Shown as "unknown (learning)".
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub learning: bool,
     /// Counted in the current window (the last 60 seconds, or the current day).
     pub used: u64,
     /// `limit - used`, when there is a limit.
@@ -52,6 +56,10 @@ pub struct DimensionStatus {
     /// the next midnight in the pool's zone. `None` when nothing is counted in a per-minute
     /// window.
     pub resets_at: Option<Timestamp>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Why a pool refuses everything.
@@ -93,9 +101,10 @@ impl BlockReason {
     }
 }
 
-/// Renders `statuses` as a table for people: one row per limited or used dimension, reset
-/// instants in `local` time and in Pacific time (where Gemini's day ends), then a line per
-/// block and per shared-pool suspicion.
+/// Renders `statuses` as a table for people: one row per limited, learning or used dimension,
+/// reset instants in `local` time and in the pool's own day zone (where its day ends: Pacific
+/// for Gemini, UTC for OpenRouter), then a line
+/// per block and per shared-pool suspicion.
 pub fn render_table(statuses: &[PoolStatus], local: &TimeZone) -> String {
     let mut rows: Vec<[String; 6]> = vec![[
         "POOL".into(),
@@ -103,18 +112,21 @@ pub fn render_table(statuses: &[PoolStatus], local: &TimeZone) -> String {
         "LIMIT".into(),
         "USED".into(),
         "LEFT".into(),
-        "NEXT RESET (local / Pacific)".into(),
+        "NEXT RESET (local / day zone)".into(),
     ]];
     let mut notes: Vec<String> = Vec::new();
     for status in statuses {
+        let day = zone_named(&status.day_zone).unwrap_or(TimeZone::UTC);
+        let both_zones = |at: Timestamp| both_zones(at, local, &day);
         let mut first = true;
         for d in &status.dimensions {
-            if d.limit.is_none() && d.used == 0 {
+            if d.limit.is_none() && d.used == 0 && !d.learning {
                 continue;
             }
             let limit = match (d.limit, d.learned) {
                 (Some(l), Some(_)) => format!("{l} (learned)"),
                 (Some(l), None) => l.to_string(),
+                (None, _) if d.learning => "unknown (learning)".into(),
                 (None, _) => "-".into(),
             };
             rows.push([
@@ -127,8 +139,7 @@ pub fn render_table(statuses: &[PoolStatus], local: &TimeZone) -> String {
                 limit,
                 d.used.to_string(),
                 d.remaining.map_or_else(|| "-".into(), |r| r.to_string()),
-                d.resets_at
-                    .map_or_else(|| "-".into(), |t| both_zones(t, local)),
+                d.resets_at.map_or_else(|| "-".into(), both_zones),
             ]);
             first = false;
         }
@@ -145,7 +156,7 @@ pub fn render_table(statuses: &[PoolStatus], local: &TimeZone) -> String {
         if let Some(block) = &status.blocked {
             let until = block.until.map_or_else(
                 || "until cleared".into(),
-                |t| format!("until {}", both_zones(t, local)),
+                |t| format!("until {}", both_zones(t)),
             );
             let dim = block
                 .dimension
@@ -203,10 +214,10 @@ pub fn render_table(statuses: &[PoolStatus], local: &TimeZone) -> String {
 }
 
 /// `2026-11-23 09:00 CET / 00:00 PST`.
-fn both_zones(at: Timestamp, local: &TimeZone) -> String {
+fn both_zones(at: Timestamp, local: &TimeZone, day: &TimeZone) -> String {
     format!(
         "{} / {}",
         at.to_zoned(local.clone()).strftime("%Y-%m-%d %H:%M:%S %Z"),
-        at.to_zoned(PACIFIC.clone()).strftime("%H:%M:%S %Z"),
+        at.to_zoned(day.clone()).strftime("%H:%M:%S %Z"),
     )
 }

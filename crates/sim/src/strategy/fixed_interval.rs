@@ -1,5 +1,5 @@
-//! `fixed-interval`: seed 003's `RateLimitedGenerator` ("Gemini 3.1 Flash Image Preview 429",
-//! Solution 1), reproduced statement by statement.
+//! `fixed-interval`: the `RateLimitedGenerator` (Solution 1) of the public article on the Gemini 3.1 Flash Image Preview 429,
+//! reproduced statement by statement.
 //!
 //! ```python
 //! def __init__(self, api_key, rpm_limit=10):
@@ -25,11 +25,11 @@
 //! ```
 //!
 //! Adaptations: one endpoint, the scenario's first target; `rpm_limit` is that target's
-//! configured `limits.rpm` when the client knows it, else the seed's default 10. One generator
+//! configured `limits.rpm` when the client knows it, else the article's default 10. One generator
 //! is shared by all `concurrency` workers, unlocked, as the threads of its `ThreadPoolExecutor`
 //! would share it: workers that read `last_request_time` together sleep together and send
 //! together. Any other status (a 503, a 402) falls through both branches to the next attempt
-//! without sleeping, as in the seed. The simulated upstream never raises a transport exception,
+//! without sleeping, as in the article. The simulated upstream never raises a transport exception,
 //! so the `except` branch does not occur.
 
 use std::sync::{Arc, Mutex, PoisonError};

@@ -23,14 +23,15 @@ pub struct Imagegate {
 }
 
 pub(crate) fn build(world: &World) -> Result<Arc<dyn Strategy>, String> {
-    let mut builder =
-        Router::builder(world.clock.clone()).seed(derive_seed(world.seed, "strategy/imagegate"));
+    let mut builder = Router::builder(world.clock.clone())
+        .seed(derive_seed(world.seed, "strategy/imagegate"))
+        .prices(crate::providers::prices());
     for t in &world.targets {
         let id = PoolId::new(t.kind.as_str(), t.project.clone(), t.pool.clone());
         let pool = PoolConfig::new(
             id,
             t.limits.unwrap_or(Limits::NONE),
-            PoolConfig::default_zone_for(t.kind.as_str()),
+            crate::providers::zone(t.kind),
         );
         let provider: Arc<dyn ImageProvider> = t.upstream.clone();
         let name = format!("{}/{}/{}", t.kind.as_str(), t.project, t.model);

@@ -1,5 +1,5 @@
-//! `key-rotation`: seed 002's multi-project rotation ("Gemini Image Generation Multi-Project
-//! Rotation", Solution 3).
+//! `key-rotation`: the multi-project rotation (Solution 3) of
+//! the public guide "Gemini Image 429 Error Fix: Billing, Quotas, Batch 2026".
 //!
 //! ```python
 //! api_keys = ["KEY_1", "KEY_2", "KEY_3", "KEY_4", "KEY_5"]
@@ -10,9 +10,9 @@
 //! ```
 //!
 //! Adaptations: the keys are the distinct projects among the targets of the first target's
-//! provider, in target order, each sending that project's first target's model (the seed
-//! rotates keys of one endpoint). The seed leaves a 429 to the caller; as the issue specifies
-//! for this strategy, a 429 takes the next key from the same cycle once, and then the job gives
+//! provider, in target order, each sending that project's first target's model (the guide
+//! rotates keys of one endpoint). The guide leaves a 429 to the caller; as docs/simulate.md
+//! specifies for this strategy, a 429 takes the next key from the same cycle once, and then the job gives
 //! up; any other error gives up at once. The cycle is shared by all workers.
 
 use std::sync::Mutex;

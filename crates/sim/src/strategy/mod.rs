@@ -23,7 +23,7 @@ pub use key_rotation::KeyRotation;
 pub use naive_backoff::{ATTEMPTS, NaiveBackoff, REQUESTS_PER_MINUTE};
 pub use oracle::Oracle;
 
-/// One job: its request (one image at a time for the seeds' strategies) and its deadline.
+/// One job: its request (one image at a time for the published strategies) and its deadline.
 #[derive(Clone, Debug)]
 pub struct Job {
     /// From 0, in arrival order.

@@ -1,5 +1,5 @@
-//! `naive-backoff`: seed 001's Python `GeminiImageClient` ("How to Fix Gemini Image Generation
-//! Error 429", the "Python Production Client"), reproduced statement by statement.
+//! `naive-backoff`: the Python `GeminiImageClient` (the "Python Production Client") of
+//! the public guide "How to Fix Gemini Image Generation Error 429: Complete Developer Guide (2025)", reproduced statement by statement.
 //!
 //! ```python
 //! requests_per_minute: int = 8  # Stay 20% under limit
