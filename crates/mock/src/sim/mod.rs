@@ -53,8 +53,9 @@ mod pool;
 mod upstream;
 pub mod wire;
 
-pub use pool::{TruePool, Usage, Violation, Window};
+pub use pool::{InUse, TruePool, Usage, Violation, Window};
 pub use upstream::{
-    CallOutcome, CallRecord, Capacity, Classifier, Latency, SimulatedUpstream, UpstreamConfig,
+    CallOutcome, CallRecord, Capacity, Classifier, Decision, Latency, PoolCounters, PoolSnapshot,
+    SimulatedUpstream, UpstreamConfig, usage_of,
 };
 pub use wire::{UpstreamKind, WireAnswer};
