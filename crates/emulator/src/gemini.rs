@@ -158,7 +158,7 @@ fn authenticate(
         }
         Caller::Nowhere => {
             shared.refuse(KIND, caller, model, Outcome::NotFound, 404);
-            Err(Box::new(http_util::wire(model_not_found(
+            Err(Box::new(http_util::google_wire(model_not_found(
                 KIND,
                 model.unwrap_or(""),
             ))))
@@ -235,7 +235,7 @@ pub(crate) async fn call(
     };
     let images = match shared.call(project, model, &parsed).await {
         Called::Served(images) => images,
-        Called::Rejected(answer) => return http_util::wire(answer),
+        Called::Rejected(answer) => return http_util::google_wire(answer),
     };
     let id = format!("emulator-{:016x}", shared.next_response());
     match method {

@@ -27,6 +27,21 @@ pub(crate) fn wire(answer: WireAnswer) -> Response {
     raw(answer.status, answer.headers, answer.body)
 }
 
+/// A Gemini wire answer in Google's layout: JSON bodies re-indented with two spaces and a
+/// trailing newline, as its front end sends them (fixtures/gemini keep that form); anything
+/// else byte for byte.
+pub(crate) fn google_wire(answer: WireAnswer) -> Response {
+    match serde_json::from_slice::<Value>(&answer.body) {
+        Ok(value) => {
+            let body = serde_json::to_string_pretty(&value)
+                .map(|s| s + "\n")
+                .unwrap_or_default();
+            raw(answer.status, answer.headers, body)
+        }
+        Err(_) => wire(answer),
+    }
+}
+
 /// `value` as JSON with `content_type`; Google's pretty form (2-space indent, trailing
 /// newline) when `pretty`, OpenRouter's compact form otherwise.
 pub(crate) fn json(

@@ -135,7 +135,12 @@ async fn the_third_call_in_a_minute_gets_googles_429_with_the_true_wait() {
         response.headers().get("retry-after").is_none(),
         "Google sends no Retry-After"
     );
-    let error = body_json(response).await["error"].clone();
+    let text = response.text().await.unwrap();
+    assert!(
+        text.starts_with("{\n  \"error\": {\n") && text.ends_with("}\n"),
+        "Google's layout: two-space indent, trailing newline: {text}"
+    );
+    let error = serde_json::from_str::<Value>(&text).unwrap()["error"].clone();
     assert_eq!(error["status"], "RESOURCE_EXHAUSTED");
     let details = error["details"].as_array().unwrap();
     let failure = details
