@@ -2,7 +2,7 @@
 //! --provider gemini` pointed at it writes the emulator's PNG, the pools hold, and SIGTERM or
 //! SIGINT stop it with exit 0.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed unwrap is a failed test
 
 mod common;
 
