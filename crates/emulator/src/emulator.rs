@@ -10,7 +10,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use imagegate_core::{Clock, Error, ErrorKind, Image, SystemClock};
 use imagegate_mock::sim::{
-    CallOutcome, Classifier, Decision, SimulatedUpstream, UpstreamConfig, UpstreamKind, WireAnswer,
+    CallOutcome, Classifier, Decision, SimulatedUpstream, TruePool, UpstreamConfig, UpstreamKind,
+    WireAnswer,
 };
 use tokio::net::TcpListener;
 
@@ -92,35 +93,31 @@ impl Emulator {
     /// An emulator of `config` on `clock` (tests pass a
     /// [`ManualClock`](imagegate_core::ManualClock) to move windows and days at will).
     pub fn with_clock(config: EmulatorConfig, clock: Arc<dyn Clock>) -> Self {
-        let mut projects: Vec<Project> = Vec::new();
-        let mut pools_of: Vec<Vec<imagegate_mock::sim::TruePool>> = Vec::new();
+        // Pools grouped by project, in the order projects first appear in the file.
+        let mut grouped: Vec<(UpstreamKind, String, Vec<TruePool>)> = Vec::new();
         for entry in &config.pools {
-            let index = projects
-                .iter()
-                .position(|p| p.kind == entry.kind && p.name == entry.project);
-            match index {
-                Some(i) => pools_of[i].push(entry.pool.clone()),
-                None => {
-                    // A placeholder until every pool of the project is known.
-                    projects.push(Project {
-                        kind: entry.kind,
-                        name: entry.project.clone(),
-                        upstream: SimulatedUpstream::new(
-                            upstream_config(&config, entry.kind, &entry.project, Vec::new(), 0),
-                            clock.clone(),
-                            unused_classifier(),
-                        ),
-                    });
-                    pools_of.push(vec![entry.pool.clone()]);
-                }
+            match grouped
+                .iter_mut()
+                .find(|(kind, name, _)| *kind == entry.kind && *name == entry.project)
+            {
+                Some((_, _, pools)) => pools.push(entry.pool.clone()),
+                None => grouped.push((entry.kind, entry.project.clone(), vec![entry.pool.clone()])),
             }
         }
-        for (i, (project, pools)) in projects.iter_mut().zip(pools_of).enumerate() {
-            // Each project draws from its own seeded stream, as the simulator's do.
-            let upstream = upstream_config(&config, project.kind, &project.name, pools, i as u64);
-            project.upstream = SimulatedUpstream::new(upstream, clock.clone(), unused_classifier())
-                .without_call_records();
-        }
+        let projects: Vec<Project> = grouped
+            .into_iter()
+            .enumerate()
+            .map(|(i, (kind, name, pools))| {
+                // Each project draws from its own seeded stream, as the simulator's do.
+                let upstream = upstream_config(&config, kind, &name, pools, i as u64);
+                Project {
+                    kind,
+                    name,
+                    upstream: SimulatedUpstream::new(upstream, clock.clone(), unused_classifier())
+                        .without_call_records(),
+                }
+            })
+            .collect();
         let keys = config
             .keys
             .iter()
@@ -195,7 +192,7 @@ fn upstream_config(
     config: &EmulatorConfig,
     kind: UpstreamKind,
     project: &str,
-    pools: Vec<imagegate_mock::sim::TruePool>,
+    pools: Vec<TruePool>,
     index: u64,
 ) -> UpstreamConfig {
     UpstreamConfig {
