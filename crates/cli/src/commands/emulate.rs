@@ -41,6 +41,8 @@ pub(crate) async fn run(args: &Args) -> Result<(), Failure> {
         .local_addr()
         .map_err(|e| Failure::io(format!("cannot read the listening address: {e}")))?;
     let pools = config.pools.len();
+    let stop = stop_signal()
+        .map_err(|e| Failure::io(format!("cannot install the SIGINT/SIGTERM handlers: {e}")))?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on http://{address}")
@@ -52,30 +54,31 @@ pub(crate) async fn run(args: &Args) -> Result<(), Failure> {
         args.config.display()
     );
     Emulator::new(config)
-        .serve(listener, stop_signal())
+        .serve(listener, stop)
         .await
         .map_err(|e| Failure::io(format!("the emulator stopped: {e}")))
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// A future that completes on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed here,
+/// before the listening line is printed, so a signal sent as soon as that line is read is
+/// caught rather than killing the process.
+#[cfg(unix)]
+fn stop_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
+    })
+}
+
+/// A future that completes on Ctrl-C.
+#[cfg(not(unix))]
+fn stop_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    Ok(async {
         let _ = tokio::signal::ctrl_c().await;
-    }
+    })
 }
