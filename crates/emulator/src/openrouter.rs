@@ -122,7 +122,11 @@ pub(crate) async fn chat(
             };
         }
     };
-    let project = match authenticate(&shared, &headers, None) {
+    // The model, when the body names one, for the log and for a 404 of an account-less key.
+    let named = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("model").and_then(Value::as_str).map(str::to_owned));
+    let project = match authenticate(&shared, &headers, named.as_deref()) {
         Ok(project) => project,
         Err(response) => return *response,
     };

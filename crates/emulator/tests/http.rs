@@ -242,6 +242,32 @@ key = "key-b"
 }
 
 #[tokio::test]
+async fn a_provider_without_pools_has_no_models_and_the_list_needs_a_key() {
+    let emu = start(&config(ONE_GEMINI_POOL)).await;
+    let response = client()
+        .post(format!("{}/api/v1/chat/completions", emu.url))
+        .bearer_auth("k")
+        .json(&json!({"model": OPENROUTER_MODEL, "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        body_json(response).await["error"]["message"],
+        format!("No endpoints found for {OPENROUTER_MODEL}.")
+    );
+    let response = client()
+        .get(format!("{}/v1beta/models", emu.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let log = emu.emulator.stats();
+    assert_eq!(log.unattributed.requests, 2);
+    assert_eq!(log.unattributed.client_errors, 2);
+}
+
+#[tokio::test]
 async fn bad_bodies_unknown_models_limit_zero_and_overloads_answer_as_google_does() {
     let emu = start(&config(
         r#"
