@@ -3,8 +3,8 @@
 //!
 //! Error bodies the emulator produces itself (the simulated upstream renders the 429, 503 and
 //! 404 answers) follow the recorded ones: fixtures/gemini/generate-content/400-api-key-invalid.json
-//! for an unknown key, 400-invalid-argument.json for a bad body; the 403 for a request without
-//! any key carries Google's wording for unregistered callers.
+//! for an unknown key, 400-invalid-argument.json for a bad body. A request without any key gets
+//! the 403 `PERMISSION_DENIED` that Google's API front end sends to "unregistered callers".
 
 use std::sync::Arc;
 
@@ -38,7 +38,7 @@ fn error(status: StatusCode, code_name: &str, message: &str) -> Response {
     http_util::json(status, GOOGLE_JSON, &body, true)
 }
 
-/// 403 for a request with no key (Google's answer to unregistered callers).
+/// 403 for a request with no key: the Google API front end's standard wording.
 fn missing_key() -> Response {
     error(
         StatusCode::FORBIDDEN,

@@ -58,6 +58,7 @@ fn authenticate(
             )))
         }
         Caller::Unknown => {
+            // OpenRouter's answer to a revoked or unknown key, as its users capture it.
             shared.refuse(KIND, caller, model, Outcome::BadKey, 401);
             Err(Box::new(error(StatusCode::UNAUTHORIZED, "User not found.")))
         }
