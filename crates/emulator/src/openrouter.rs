@@ -124,9 +124,11 @@ pub(crate) async fn chat(
         }
     };
     // The model, when the body names one, for the log and for a 404 of an account-less key.
-    let named = serde_json::from_slice::<Value>(&body)
-        .ok()
+    let raw = serde_json::from_slice::<Value>(&body).ok();
+    let named = raw
+        .as_ref()
         .and_then(|v| v.get("model").and_then(Value::as_str).map(str::to_owned));
+    let stream = raw.as_ref().and_then(|v| v.get("stream")) == Some(&Value::Bool(true));
     let project = match authenticate(&shared, &headers, named.as_deref()) {
         Ok(project) => project,
         Err(response) => return *response,
@@ -173,8 +175,25 @@ pub(crate) async fn chat(
         let urls: Vec<Value> = images.iter().map(data_url).collect();
         object.insert("images".to_owned(), Value::Array(urls));
     }
+    let id = format!("gen-{created}-emulator{:011x}", shared.next_response());
+    let usage = json!({
+        "prompt_tokens": prompt,
+        "completion_tokens": image_tokens,
+        "total_tokens": prompt + image_tokens,
+        "cost": 0,
+        "is_byok": false,
+        "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0,
+                                  "audio_tokens": 0, "video_tokens": 0},
+        "cost_details": {"upstream_inference_cost": 0, "upstream_inference_prompt_cost": 0,
+                         "upstream_inference_completions_cost": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "image_tokens": image_tokens,
+                                      "audio_tokens": 0},
+    });
+    if stream {
+        return stream_chunks(&id, &model, created, message, usage);
+    }
     let body = json!({
-        "id": format!("gen-{created}-emulator{:011x}", shared.next_response()),
+        "id": id,
         "provider": "Google AI Studio",
         "model": model,
         "object": "chat.completion",
@@ -186,21 +205,44 @@ pub(crate) async fn chat(
             "index": 0,
             "message": message,
         }],
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": image_tokens,
-            "total_tokens": prompt + image_tokens,
-            "cost": 0,
-            "is_byok": false,
-            "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0,
-                                      "audio_tokens": 0, "video_tokens": 0},
-            "cost_details": {"upstream_inference_cost": 0, "upstream_inference_prompt_cost": 0,
-                             "upstream_inference_completions_cost": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "image_tokens": image_tokens,
-                                          "audio_tokens": 0},
-        },
+        "usage": usage,
     });
     http_util::json(StatusCode::OK, PLAIN_JSON, &body, false)
+}
+
+/// The same answer as OpenRouter streams it (`stream: true`): a chunk whose `delta` carries
+/// the content and the images, a last chunk with `finish_reason` and `usage`, then
+/// `data: [DONE]`. Refusals arrive before any chunk, as plain HTTP errors.
+fn stream_chunks(id: &str, model: &str, created: i64, message: Value, usage: Value) -> Response {
+    let chunk = |delta: Value, finish: Value, native: Value, usage: Option<&Value>| {
+        let mut chunk = json!({
+            "id": id,
+            "provider": "Google AI Studio",
+            "model": model,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
+                         "native_finish_reason": native, "logprobs": null}],
+        });
+        if let (Some(usage), Some(object)) = (usage, chunk.as_object_mut()) {
+            object.insert("usage".to_owned(), usage.clone());
+        }
+        chunk
+    };
+    let first = chunk(message, Value::Null, Value::Null, None);
+    let last = chunk(
+        json!({"role": "assistant", "content": ""}),
+        json!("stop"),
+        json!("STOP"),
+        Some(&usage),
+    );
+    let body = format!("data: {first}\n\ndata: {last}\n\ndata: [DONE]\n\n");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    http_util::raw(StatusCode::OK, headers, body)
 }
 
 fn data_url(image: &Image) -> Value {

@@ -796,3 +796,55 @@ mod fuzz {
         }
     }
 }
+
+#[tokio::test]
+async fn openrouter_streams_the_image_in_a_delta_then_done() {
+    let emu = start(&config(OPENROUTER_POOLS)).await;
+    let response = client()
+        .post(format!("{}/api/v1/chat/completions", emu.url))
+        .bearer_auth("or-key-1")
+        .json(&json!({
+            "model": OPENROUTER_MODEL,
+            "messages": [{"role": "user", "content": "a nano banana dish"}],
+            "modalities": ["image", "text"],
+            "image_config": {"image_size": "0.5K"},
+            "stream": true
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let text = response.text().await.unwrap();
+    let events: Vec<&str> = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .collect();
+    assert_eq!(events.len(), 3, "{text}");
+    assert_eq!(events[2], "[DONE]");
+    let first: Value = serde_json::from_str(events[0]).unwrap();
+    assert_eq!(first["object"], "chat.completion.chunk");
+    let url = first["choices"][0]["delta"]["images"][0]["image_url"]["url"]
+        .as_str()
+        .unwrap();
+    let data = url.strip_prefix("data:image/png;base64,").unwrap();
+    assert_eq!(png_size(&b64(data)), (512, 512));
+    let last: Value = serde_json::from_str(events[1]).unwrap();
+    assert_eq!(last["choices"][0]["finish_reason"], "stop");
+    assert_eq!(
+        last["usage"]["completion_tokens_details"]["image_tokens"],
+        1290
+    );
+
+    // Over quota, a stream request gets the plain 429 before any chunk.
+    let response = client()
+        .post(format!("{}/api/v1/chat/completions", emu.url))
+        .bearer_auth("or-key-1")
+        .json(&json!({"model": OPENROUTER_MODEL, "stream": true,
+                      "messages": [{"role": "user", "content": "again"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().get("retry-after").is_some());
+}

@@ -50,6 +50,10 @@ provider = "openrouter"
 project = "sdk-account"
 models = ["google/gemini-3.1-flash-image-preview"]
 rpm = 0
+[[upstream.pool]]
+provider = "openrouter"
+project = "sdk-account"
+models = ["google/gemini-2.5-flash-image-preview"]
 [[upstream.key]]
 provider = "openrouter"
 project = "sdk-account"
@@ -124,7 +128,7 @@ async fn the_real_google_genai_and_openai_sdks_work_against_the_emulator() {
     let report = String::from_utf8_lossy(&output.stderr);
     eprintln!("{report}");
     assert!(output.status.success(), "the SDK suite failed:\n{report}");
-    assert!(report.contains("Ran 6 tests"), "every test ran:\n{report}");
+    assert!(report.contains("Ran 7 tests"), "every test ran:\n{report}");
     assert!(
         !report.contains("skipped"),
         "nothing was skipped:\n{report}"

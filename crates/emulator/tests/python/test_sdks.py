@@ -12,6 +12,7 @@ Pools (gemini project "sdk-project", key "sdk-gemini-key"; openrouter account "s
   google/gemini-2.5-flash-image   rpm 1 (openrouter)
   google/gemini-3-pro-image-preview  rpm 1 (openrouter, retries)
   google/gemini-3.1-flash-image-preview  rpm 0 (openrouter, no credits)
+  google/gemini-2.5-flash-image-preview     unlimited (openrouter, streaming)
 """
 
 import base64
@@ -150,6 +151,21 @@ class OpenAIOnOpenRouterPaths(unittest.TestCase):
         self.assertEqual(headers["x-ratelimit-remaining"], "0")
         self.assertTrue(error.body["message"].startswith("Rate limit exceeded: "), error.body)
         self.assertEqual(error.body["metadata"]["headers"]["X-RateLimit-Reset"], headers["x-ratelimit-reset"])
+
+    def test_streaming_delivers_the_image_in_a_delta(self):
+        client = self.client()
+        stream = client.chat.completions.create(
+            model="google/gemini-2.5-flash-image-preview",
+            messages=[{"role": "user", "content": "a nano banana dish"}],
+            stream=True,
+            extra_body={"modalities": ["image", "text"], "image_config": {"image_size": "0.5K"}},
+        )
+        chunks = list(stream)
+        images = [i for c in chunks for i in (c.choices[0].delta.model_extra or {}).get("images") or []]
+        self.assertEqual(len(images), 1)
+        data = images[0]["image_url"]["url"].split(",", 1)[1]
+        self.assertEqual(png_size(base64.b64decode(data)), (512, 512))
+        self.assertEqual(chunks[-1].choices[0].finish_reason, "stop")
 
     def test_sdk_retries_wait_exactly_the_retry_after(self):
         model = "google/gemini-3-pro-image-preview"
