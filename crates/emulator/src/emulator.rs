@@ -239,9 +239,10 @@ impl Shared {
     /// The place a request for `model` of `caller` is counted in.
     pub(crate) fn place(&self, caller: Caller, model: Option<&str>) -> Place {
         match (caller, model) {
-            (Caller::Project(project), Some(model)) => self.projects[project]
-                .upstream
-                .pool_of(model)
+            (Caller::Project(project), Some(model)) => self
+                .projects
+                .get(project)
+                .and_then(|p| p.upstream.pool_of(model))
                 .map_or(Place::Unattributed, |pool| Place::Pool { project, pool }),
             _ => Place::Unattributed,
         }
