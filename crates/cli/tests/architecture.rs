@@ -1,6 +1,6 @@
 //! The crate boundaries of docs/architecture.md, read from `cargo metadata`:
 //! core and router know no provider; no provider knows another; router, http and google-rpc
-//! know only core; nothing links OpenSSL.
+//! know only core; the emulator knows only core and mock; nothing links OpenSSL.
 
 #![allow(clippy::expect_used, clippy::panic)] // a failed expectation is a failed test
 
@@ -106,6 +106,21 @@ fn shared_crates_depend_on_core_only() {
             "{provider} does not use imagegate-http"
         );
     }
+}
+
+#[test]
+fn the_emulator_serves_the_simulated_upstream_and_knows_no_real_provider() {
+    let graph = internal_dependencies();
+    let deps = graph
+        .get("imagegate-emulator")
+        .expect("the emulator is a workspace member");
+    let expected: BTreeSet<String> = ["imagegate-core", "imagegate-mock"]
+        .map(str::to_owned)
+        .into();
+    assert_eq!(
+        deps, &expected,
+        "the emulator depends on core and mock only (the real clients are dev-dependencies)"
+    );
 }
 
 #[test]
