@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use imagegate_core::Limits;
-use imagegate_core::quota::PoolConfig;
 use imagegate_mock::sim::{Latency, TruePool, UpstreamKind, Window};
 use serde::Deserialize;
 
@@ -319,7 +318,7 @@ impl EmulatorConfig {
                 tpm: p.tpm,
                 ipm: p.ipm,
             };
-            let zone = PoolConfig::default_zone_for(kind.as_str());
+            let zone = kind.day_zone();
             pools.push(PoolEntry {
                 kind,
                 project: p.project,

@@ -28,6 +28,17 @@ impl UpstreamKind {
             UpstreamKind::OpenRouter => "openrouter",
         }
     }
+
+    /// The zone whose midnight resets the per-day quotas of the service this upstream imitates:
+    /// Google counts a day in America/Los_Angeles, OpenRouter in UTC. This is the upstream's own
+    /// truth, kept here because the simulated upstream knows no provider crate; what a *client*
+    /// believes comes from its provider's registry descriptor, and the two may differ on purpose.
+    pub fn day_zone(self) -> jiff::tz::TimeZone {
+        match self {
+            UpstreamKind::Gemini => imagegate_core::quota::PACIFIC.clone(),
+            UpstreamKind::OpenRouter => jiff::tz::TimeZone::UTC,
+        }
+    }
 }
 
 /// One wire answer.
