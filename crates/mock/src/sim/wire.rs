@@ -1,5 +1,5 @@
 //! The real wire answers a simulated upstream gives: status, headers and body exactly as Gemini
-//! and OpenRouter send them (shapes from shared/wire-formats.md and fixtures/), so that the
+//! and OpenRouter send them (shapes as in the recorded fixtures under `fixtures/gemini` and `fixtures/openrouter`), so that the
 //! provider crates' own `parse_error` classifies simulated and real errors on one code path.
 
 use std::time::Duration;
@@ -86,7 +86,7 @@ fn seconds_text(millis: u128) -> String {
 const GEMINI_QUOTA_MESSAGE: &str = "You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. To monitor your current usage, head to: https://ai.dev/rate-limit.";
 
 /// Gemini's quota metric and id for a dimension, naming the dimension and the window the way
-/// the live API does (wire-formats.md A3).
+/// the live API does (the recorded `fixtures/gemini/generate-content/429-quotafailure-*.json`).
 fn gemini_quota(dimension: Dimension) -> (&'static str, &'static str) {
     match dimension {
         Dimension::Rpm => (
@@ -215,7 +215,7 @@ fn openrouter_limit(dimension: Dimension) -> &'static str {
 /// OpenRouter's 429 for `violations` of `model`'s pool at `now`: the error envelope naming the
 /// limit after `Rate limit exceeded: ` (with a request id, as the live service appends), and
 /// `X-RateLimit-Limit/Remaining/Reset` (reset in epoch milliseconds, the true instant capacity
-/// returns) both as headers and mirrored in `metadata.headers` (wire-formats.md B2, B3).
+/// returns) both as headers and mirrored in `metadata.headers` (as in `fixtures/openrouter/chat-completions/429-per-model-per-minute.json`).
 pub fn openrouter_rate_limited(
     model: &str,
     violations: &[Violation],
