@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorKind;
 use crate::image::Image;
+use crate::quota::RateLimitSnapshot;
 
 /// The images and everything known about how they were made.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,6 +33,11 @@ pub struct GenerateResponse {
     /// in its one attempt; the router, every attempt across targets.
     #[serde(default)]
     pub attempts: Vec<Attempt>,
+    /// What the answer's rate-limit headers said about the pool's limits (OpenAI sends them on
+    /// every answer): the router feeds them to the quota model, so limits are learned without
+    /// waiting for a 429.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<RateLimitSnapshot>,
 }
 
 impl GenerateResponse {
@@ -45,6 +51,7 @@ impl GenerateResponse {
             request_id: None,
             note: None,
             attempts: Vec::new(),
+            rate_limits: Vec::new(),
         }
     }
 }

@@ -15,6 +15,8 @@ pub(crate) fn imagegate(dir: &Path) -> Command {
             || name.starts_with("GEMINI_")
             || name.starts_with("OPENROUTER_")
             || name.starts_with("GOOGLE_")
+            || name.starts_with("OPENAI_")
+            || name.starts_with("VERTEX_")
         {
             cmd.env_remove(name);
         }
