@@ -8,10 +8,10 @@ use imagegate_core::quota::PerSize;
 use imagegate_core::registry::{ModelPrice, ProviderDescriptor, ProviderSettings};
 use serde_json::Value;
 
-use crate::models::DEFAULT_MODEL;
 use crate::provider::{API_KEY_ENV, BASE_URL_ENV, GeminiProvider, KEY_HELP};
 use crate::response::{PROVIDER, parse_error};
 use crate::tiers::preset;
+use imagegate_gemini_wire::DEFAULT_MODEL;
 
 /// The Gemini API in the registry.
 pub static DESCRIPTOR: ProviderDescriptor = ProviderDescriptor {
