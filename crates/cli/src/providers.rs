@@ -20,6 +20,7 @@ pub(crate) static PROVIDERS: &[&ProviderDescriptor] = &[
     &imagegate_gemini::DESCRIPTOR,
     &imagegate_openrouter::DESCRIPTOR,
     &imagegate_openai::DESCRIPTOR,
+    &imagegate_vertex::DESCRIPTOR,
     &imagegate_mock::DESCRIPTOR,
 ];
 

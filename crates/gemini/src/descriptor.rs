@@ -85,7 +85,10 @@ pub const PRICES: &[ModelPrice] = &[
 fn recognises(error: &Value) -> bool {
     let google = error.get("status").is_some_and(Value::is_string)
         || error.get("details").is_some_and(Value::is_array);
-    google && error.get("metadata").is_none()
+    // Vertex AI speaks the same envelope; its details name aiplatform.googleapis.com.
+    google
+        && error.get("metadata").is_none()
+        && !imagegate_google_rpc::names_service(error, "aiplatform.googleapis.com")
 }
 
 fn build(settings: &ProviderSettings) -> imagegate_core::Result<Arc<dyn ImageProvider>> {
