@@ -300,9 +300,8 @@ async fn a_refused_connection_is_connect_and_a_redirect_is_not_followed() {
 
 #[test]
 fn from_vars_reads_adc_project_and_location() {
-    let dir = std::env::temp_dir().join(format!("imagegate-vertex-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("key.json");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.json");
     std::fs::write(
         &key,
         common::service_account_json("not-a-pem", "https://oauth2.googleapis.com/token"),
@@ -325,5 +324,26 @@ fn from_vars_reads_adc_project_and_location() {
     ));
     let error = VertexProvider::from_vars(Some("Bad Project"), vars).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::ConfigInvalid);
-    std::fs::remove_dir_all(&dir).unwrap();
+
+    // Without GOOGLE_APPLICATION_CREDENTIALS: the file gcloud writes under $HOME, and the
+    // project from GOOGLE_CLOUD_PROJECT (a user file names none of its own here).
+    let gcloud = dir.path().join(".config/gcloud");
+    std::fs::create_dir_all(&gcloud).unwrap();
+    std::fs::write(
+        gcloud.join("application_default_credentials.json"),
+        r#"{"type": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "r"}"#,
+    )
+    .unwrap();
+    let home = dir.path().display().to_string();
+    let provider = VertexProvider::from_vars(None, |name| match name {
+        "HOME" => Some(home.clone()),
+        "GOOGLE_CLOUD_PROJECT" => Some("home-project".to_owned()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(provider.location(), "us-central1");
+    assert!(provider.url_for("m").contains("/projects/home-project/"));
+    let error =
+        VertexProvider::from_vars(None, |name| (name == "HOME").then(|| home.clone())).unwrap_err();
+    assert!(error.message().contains("GOOGLE_CLOUD_PROJECT"), "{error}");
 }
