@@ -35,7 +35,7 @@ pub fn parse_response(
     model: &str,
     now: Timestamp,
 ) -> Result<GenerateResponse, Error> {
-    respond(status, headers, body, model, Some(now))
+    respond(status, headers, body, model, now)
 }
 
 /// Decodes a 200 body of `model` whose images are all inline (`b64_json`).
@@ -69,21 +69,18 @@ pub fn image_links(body: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// [`parse_response`] for `model`, links refused (the table's entry point) or kept.
+/// [`parse_response`]: an error classified, or a success whose images are all inline.
 pub(crate) fn respond(
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
     model: &str,
-    now: Option<Timestamp>,
+    now: Timestamp,
 ) -> Result<GenerateResponse, Error> {
     if !status.is_success() {
-        return Err(match now {
-            Some(now) => parse_error(status, headers, body, now),
-            None => crate::classify::classify(status, headers, body, None),
-        });
+        return Err(parse_error(status, headers, body, now));
     }
-    let reading = read(status, headers, body, model, now)?;
+    let reading = read(status, headers, body, model, Some(now))?;
     if !reading.links.is_empty() {
         return Err(invalid(format!(
             "{} image(s) were given as links, not inline; the provider downloads them",

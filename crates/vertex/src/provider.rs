@@ -46,6 +46,8 @@ pub struct VertexProvider {
     tokens: Arc<TokenSource>,
     project: String,
     location: String,
+    /// `PROJECT/LOCATION`: each location is its own pool.
+    pool: String,
     base_url: Option<String>,
     http: HttpShell,
     model: String,
@@ -64,6 +66,7 @@ impl VertexProvider {
             tokens: Arc::new(TokenSource::new(credentials)),
             project: project.to_owned(),
             location: location.to_owned(),
+            pool: format!("{project}/{location}"),
             base_url: None,
             http: HttpShell::new(),
             model: DEFAULT_MODEL.to_owned(),
@@ -210,14 +213,9 @@ impl VertexProvider {
     fn tag(&self, error: Error) -> Error {
         let error = error.with_provider(PROVIDER);
         match error.project() {
-            None => error.with_project(self.pool_project()),
+            None => error.with_project(self.pool.clone()),
             Some(_) => error,
         }
-    }
-
-    /// `PROJECT/LOCATION`: each location is its own pool.
-    fn pool_project(&self) -> String {
-        format!("{}/{}", self.project, self.location)
     }
 
     fn refuse(&self, message: String) -> Error {
@@ -231,8 +229,9 @@ impl ImageProvider for VertexProvider {
         PROVIDER
     }
 
+    /// `PROJECT/LOCATION`, the pool this provider's calls draw on.
     fn project(&self) -> Option<&str> {
-        None
+        Some(&self.pool)
     }
 
     fn default_model(&self) -> &str {
@@ -303,8 +302,8 @@ impl ImageProvider for VertexProvider {
         let mut response =
             parse_response(answer.status, &answer.headers, &answer.body, &model, now)
                 .map_err(|e| self.tag(e))?;
-        response.served_by.project = Some(self.pool_project());
-        let target = ServedBy::new(PROVIDER, model, Some(self.pool_project())).to_string();
+        response.served_by.project = Some(self.pool.clone());
+        let target = ServedBy::new(PROVIDER, model, Some(self.pool.clone())).to_string();
         response.attempts.push(Attempt::new(
             target,
             None,
