@@ -146,8 +146,9 @@ impl QuotaGate {
         }
     }
 
-    /// Records the call's outcome: real usage on success; on an error, what it teaches, and
-    /// the reservation given back (a refused request is not counted by the upstream).
+    /// Records the call's outcome: real usage on success, and the limits its rate-limit
+    /// headers state (`GenerateResponse::rate_limits`); on an error, what it teaches, and the
+    /// reservation given back (a refused request is not counted by the upstream).
     pub(crate) fn record(
         &self,
         reservation: Option<Reservation>,
@@ -155,10 +156,17 @@ impl QuotaGate {
     ) {
         let now = Timestamp::now();
         let result = match (reservation, outcome) {
-            (Some(reservation), Ok(response)) => self.store.settle_now(
-                reservation,
-                Usage::reported(response.images.len(), response.usage.as_ref()),
-            ),
+            (Some(reservation), Ok(response)) => self
+                .store
+                .settle_now(
+                    reservation,
+                    Usage::reported(response.images.len(), response.usage.as_ref()),
+                )
+                .and_then(|()| {
+                    response.rate_limits.iter().try_for_each(|snapshot| {
+                        self.store.observe_success_now(&self.pool, snapshot, now)
+                    })
+                }),
             (reservation, Err(error)) => self
                 .store
                 .observe_error_now(&self.pool, error, now)

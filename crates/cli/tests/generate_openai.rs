@@ -179,3 +179,50 @@ fn diagnose_tells_the_openai_envelope_apart_and_explains_it() {
         assert!(text.contains("tpm"), "{provider}: {text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rate_limit_headers_of_a_success_are_learned_and_remembered() {
+    let server = serve("openai/images-generations/200-success-gpt-image-1").await;
+    let toml = "[providers.openai]\nproject = \"acct\"\n";
+    let run = run(
+        &server,
+        toml,
+        &[
+            "generate",
+            "a heron",
+            "--provider",
+            "openai",
+            "-o",
+            "heron.png",
+        ],
+    )
+    .await;
+    assert!(run.output.status.success(), "{}", stderr(&run.output));
+    // The fixture's headers: 50 requests and 100000 tokens a minute.
+    let mut cmd = imagegate(run.dir.path());
+    cmd.env("OPENAI_API_KEY", KEY).args(["quota", "--json"]);
+    let output = cmd.output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let pools: Value = serde_json::from_str(&text).unwrap();
+    let pools = pools
+        .as_array()
+        .cloned()
+        .or_else(|| pools["pools"].as_array().cloned())
+        .unwrap_or_else(|| panic!("{text}"));
+    let pool = pools
+        .iter()
+        .find(|p| p["id"]["provider"] == "openai")
+        .unwrap_or_else(|| panic!("{text}"));
+    let learned = |dim: &str| {
+        pool["dimensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["dimension"] == dim)
+            .map(|d| d["learned"].clone())
+            .unwrap()
+    };
+    assert_eq!(learned("rpm"), 50, "{text}");
+    assert_eq!(learned("tpm"), 100_000, "{text}");
+}
