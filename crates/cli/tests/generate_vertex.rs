@@ -207,3 +207,53 @@ fn diagnose_explains_a_vertex_429_as_nothing_to_learn() {
         assert_eq!(report["retry_after_ms"], 20000, "{provider}: {report}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vertex_errors_reach_the_user_classified() {
+    for (id, kind, code) in [
+        (
+            "vertex/generate-content/403-billing-disabled",
+            "billing_required",
+            1,
+        ),
+        (
+            "vertex/generate-content/429-resource-exhausted",
+            "rate_limited",
+            1,
+        ),
+    ] {
+        let server = MockServer::start().await;
+        token_endpoint(&server).await;
+        mount(&server, &Fixture::by_id(id).unwrap()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let key = key_file(dir.path(), &server);
+        std::fs::write(
+            dir.path().join("imagegate.toml"),
+            "[providers.vertex]\nproject = \"test-project/us-central1\"\n",
+        )
+        .unwrap();
+        let mut cmd = imagegate(dir.path());
+        cmd.env("GOOGLE_APPLICATION_CREDENTIALS", &key)
+            .env("VERTEX_BASE_URL", server.uri())
+            .args([
+                "generate",
+                "x",
+                "--provider",
+                "vertex",
+                "-o",
+                "x.png",
+                "--json",
+            ]);
+        let output = output_of(cmd).await;
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{id}: {}",
+            stderr(&output)
+        );
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["error"]["kind"], kind, "{id}: {report}");
+        assert_eq!(report["error"]["dimension"], Value::Null, "{id}: {report}");
+        assert!(!dir.path().join("x.png").exists());
+    }
+}
