@@ -19,6 +19,8 @@ use crate::failure::Failure;
 pub(crate) static PROVIDERS: &[&ProviderDescriptor] = &[
     &imagegate_gemini::DESCRIPTOR,
     &imagegate_openrouter::DESCRIPTOR,
+    &imagegate_openai::DESCRIPTOR,
+    &imagegate_vertex::DESCRIPTOR,
     &imagegate_mock::DESCRIPTOR,
 ];
 
@@ -148,6 +150,8 @@ mod tests {
         }
         assert!(needs_no_configuration("mock"));
         assert!(!needs_no_configuration("gemini"));
-        assert_eq!(names(), ["gemini", "openrouter", "mock"]);
+        // The keyed providers come first in preference order; the mock (no key) is last.
+        assert_eq!(names()[..2], ["gemini", "openrouter"]);
+        assert_eq!(names().last(), Some(&"mock"));
     }
 }

@@ -42,10 +42,7 @@ fn command(dir: &Path, server: &MockServer) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_imagegate"));
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
-        if ["IMAGEGATE_", "GEMINI_", "OPENROUTER_", "GOOGLE_"]
-            .iter()
-            .any(|p| name.starts_with(p))
-        {
+        if common::is_provider_variable(&name) {
             cmd.env_remove(name);
         }
     }

@@ -146,14 +146,32 @@ fn check_provider(provider: &str) -> usize {
     fixtures.len()
 }
 
-#[test]
-fn diagnose_agrees_with_every_gemini_error_fixture() {
-    check_provider("gemini");
+/// Every provider with fixtures (each directory of `fixtures/` but the scenarios), so a new
+/// provider's error fixtures are diagnosed without editing this file.
+fn providers_with_fixtures() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(imagegate_testkit::fixtures_root())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "scenarios")
+        .collect();
+    names.sort();
+    names
 }
 
 #[test]
-fn diagnose_agrees_with_every_openrouter_error_fixture() {
-    check_provider("openrouter");
+fn diagnose_agrees_with_every_error_fixture_of_every_provider() {
+    let providers = providers_with_fixtures();
+    for known in ["gemini", "openrouter", "openai"] {
+        assert!(
+            providers.iter().any(|p| p == known),
+            "{known} in {providers:?}"
+        );
+    }
+    for provider in &providers {
+        check_provider(provider);
+    }
 }
 
 #[test]

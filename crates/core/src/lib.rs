@@ -13,6 +13,7 @@ pub mod registry;
 mod request;
 mod response;
 pub mod secret;
+mod usage;
 
 pub use advice::human_duration;
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
@@ -25,5 +26,6 @@ pub use quota::{
     QuotaStore, Reservation,
 };
 pub use request::{AspectRatio, GenerateRequest, ImageSize, Priority, ReferenceImage};
-pub use response::{Attempt, GenerateResponse, ServedBy, TokenUsage, duration_ms};
+pub use response::{Attempt, GenerateResponse, ServedBy, duration_ms};
 pub use secret::ApiKey;
+pub use usage::TokenUsage;

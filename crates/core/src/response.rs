@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorKind;
 use crate::image::Image;
+use crate::quota::RateLimitSnapshot;
+use crate::usage::TokenUsage;
 
 /// The images and everything known about how they were made.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,6 +34,11 @@ pub struct GenerateResponse {
     /// in its one attempt; the router, every attempt across targets.
     #[serde(default)]
     pub attempts: Vec<Attempt>,
+    /// What the answer's rate-limit headers said about the pool's limits (OpenAI sends them on
+    /// every answer): the router feeds them to the quota model, so limits are learned without
+    /// waiting for a 429.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<RateLimitSnapshot>,
 }
 
 impl GenerateResponse {
@@ -45,6 +52,7 @@ impl GenerateResponse {
             request_id: None,
             note: None,
             attempts: Vec::new(),
+            rate_limits: Vec::new(),
         }
     }
 }
@@ -84,25 +92,6 @@ impl std::fmt::Display for ServedBy {
             write!(f, "@{project}")?;
         }
         Ok(())
-    }
-}
-
-/// Token counts as the upstream reported them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct TokenUsage {
-    /// Prompt (input) tokens.
-    pub input_tokens: u64,
-    /// Output tokens, images included.
-    pub output_tokens: u64,
-    /// Output tokens spent on images, when broken out (Gemini's `IMAGE` modality).
-    pub image_tokens: Option<u64>,
-}
-
-impl TokenUsage {
-    /// Input plus output: what counts towards a tokens-per-minute quota.
-    pub fn total(&self) -> u64 {
-        self.input_tokens + self.output_tokens
     }
 }
 

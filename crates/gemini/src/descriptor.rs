@@ -8,10 +8,10 @@ use imagegate_core::quota::PerSize;
 use imagegate_core::registry::{ModelPrice, ProviderDescriptor, ProviderSettings};
 use serde_json::Value;
 
-use crate::models::DEFAULT_MODEL;
 use crate::provider::{API_KEY_ENV, BASE_URL_ENV, GeminiProvider, KEY_HELP};
 use crate::response::{PROVIDER, parse_error};
 use crate::tiers::preset;
+use imagegate_gemini_wire::DEFAULT_MODEL;
 
 /// The Gemini API in the registry.
 pub static DESCRIPTOR: ProviderDescriptor = ProviderDescriptor {
@@ -85,7 +85,10 @@ pub const PRICES: &[ModelPrice] = &[
 fn recognises(error: &Value) -> bool {
     let google = error.get("status").is_some_and(Value::is_string)
         || error.get("details").is_some_and(Value::is_array);
-    google && error.get("metadata").is_none()
+    // Vertex AI speaks the same envelope; its details name aiplatform.googleapis.com.
+    google
+        && error.get("metadata").is_none()
+        && !imagegate_google_rpc::names_service(error, "aiplatform.googleapis.com")
 }
 
 fn build(settings: &ProviderSettings) -> imagegate_core::Result<Arc<dyn ImageProvider>> {

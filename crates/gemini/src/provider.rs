@@ -12,9 +12,10 @@ use imagegate_core::{
 };
 use imagegate_http::{HttpShell, sensitive_header};
 
-use crate::models::{DEFAULT_MODEL, capabilities_for, check_model, endpoint_for};
-use crate::request::build_request;
 use crate::response::{PROVIDER, parse_response_for};
+use imagegate_gemini_wire::{
+    DEFAULT_MODEL, build_request, capabilities_for, check_model, endpoint_for,
+};
 
 /// The variable [`GeminiProvider::from_env`] reads the API key from.
 pub const API_KEY_ENV: &str = "GEMINI_API_KEY";
@@ -163,7 +164,7 @@ impl GeminiProvider {
 
     /// The full URL for `model` (without any key: the key is a header).
     pub fn url_for(&self, model: &str) -> String {
-        let model = crate::models::normalize_model(model);
+        let model = imagegate_gemini_wire::normalize_model(model);
         format!("{}{}", self.base_url, endpoint_for(model).path(model))
     }
 
@@ -258,7 +259,7 @@ impl ImageProvider for GeminiProvider {
         let elapsed = imagegate_core::hints::until(started, self.clock.now());
         let target = format!(
             "{PROVIDER}/{}{}",
-            crate::models::normalize_model(asked),
+            imagegate_gemini_wire::normalize_model(asked),
             self.project
                 .as_deref()
                 .map(|p| format!("@{p}"))

@@ -1,34 +1,17 @@
-//! Reading what Gemini answers: images from a 200, the right error from everything else.
+//! Reading what Gemini answers: images from a 200 (the shared `imagegate-gemini-wire` reader),
+//! the right error from everything else (`imagegate-google-rpc`).
 //!
 //! A 200 is not always a success: a prompt refused by a safety filter, an image filtered after
 //! generation, or an answer with only text all come back as 200 (ai.google.dev/api/generate-content; the fixtures gemini/generate-content/200-*). Those
 //! become `content_blocked` or `no_image` with the upstream's reason, so the router does not
 //! mistake them for quota problems.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use http::{HeaderMap, StatusCode};
-use imagegate_core::{Error, ErrorKind, GenerateResponse, Image, ServedBy, TokenUsage};
+use imagegate_core::{Error, GenerateResponse};
 use jiff::Timestamp;
-use serde_json::Value;
 
 /// The provider name on every error and response.
 pub const PROVIDER: &str = "gemini";
-
-/// The most of the model's own text quoted in a `no_image` error.
-const NOTE_CHARS: usize = 300;
-
-/// `finishReason` and `blockReason` values that mean a safety or policy filter refused.
-const BLOCKED: [&str; 8] = [
-    "SAFETY",
-    "IMAGE_SAFETY",
-    "PROHIBITED_CONTENT",
-    "IMAGE_PROHIBITED_CONTENT",
-    "BLOCKLIST",
-    "SPII",
-    "RECITATION",
-    "IMAGE_RECITATION",
-];
 
 /// Classifies a non-success answer (delegates to `imagegate-google-rpc`, provider `gemini`).
 pub fn parse_error(status: StatusCode, headers: &HeaderMap, body: &[u8], now: Timestamp) -> Error {
@@ -72,249 +55,19 @@ pub fn parse_response_for(
     }
 }
 
-/// Reads a 200 body from `generateContent` or Imagen `:predict` (recognised by its shape).
-///
-/// Images are taken from every part of every candidate (never from a fixed index: text can come
-/// before or after), checked by their bytes, not their label. Text parts become the note;
-/// `thoughtSignature` and thought parts are ignored.
+/// Reads a 200 body from `generateContent` or Imagen `:predict`
+/// ([`imagegate_gemini_wire::parse_success`] with provider `gemini`).
 ///
 /// # Errors
-/// - [`ErrorKind::InvalidResponse`]: not JSON, truncated, or image data that is not an image.
-/// - [`ErrorKind::ContentBlocked`]: `promptFeedback.blockReason`, or a candidate that finished
-///   with `SAFETY`, `IMAGE_SAFETY`, `PROHIBITED_CONTENT`, ... (Imagen: every sample filtered).
-/// - [`ErrorKind::NoImage`]: no image and no block (`NO_IMAGE`, text only).
+/// `invalid_response`, `content_blocked` or `no_image`, as the shared reader decides.
 pub fn parse_success(body: &[u8], model: &str) -> Result<GenerateResponse, Error> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        let what = if body.iter().all(u8::is_ascii_whitespace) {
-            "an empty body".to_owned()
-        } else if body.trim_ascii_start().starts_with(b"<") {
-            "an HTML page".to_owned()
-        } else {
-            format!("JSON that does not parse ({e}; {} bytes)", body.len())
-        };
-        success_error(
-            ErrorKind::InvalidResponse,
-            format!("a 200 answer with {what}"),
-        )
-    })?;
-    if !value.is_object() {
-        return Err(success_error(
-            ErrorKind::InvalidResponse,
-            "a 200 answer whose JSON is not an object",
-        ));
-    }
-    if value.get("predictions").is_some() {
-        parse_predict(&value, model)
-    } else {
-        parse_generate_content(&value, model)
-    }
-}
-
-fn success_error(kind: ErrorKind, message: impl Into<String>) -> Error {
-    Error::new(kind, message)
-        .with_provider(PROVIDER)
-        .with_http_status(200)
-}
-
-fn parse_generate_content(value: &Value, model: &str) -> Result<GenerateResponse, Error> {
-    let candidates = value
-        .get("candidates")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let mut images = Vec::new();
-    let mut texts = Vec::new();
-    for part in candidates.iter().flat_map(parts) {
-        // Thought parts (Gemini 3's interim drafts and reasoning) are not the answer.
-        if part.get("thought").and_then(Value::as_bool) == Some(true) {
-            continue;
-        }
-        if let Some(inline) = part.get("inlineData").or_else(|| part.get("inline_data")) {
-            images.push(decode_inline(inline)?);
-        } else if let Some(text) = part.get("text").and_then(Value::as_str)
-            && !text.trim().is_empty()
-        {
-            texts.push(text.trim().to_owned());
-        }
-    }
-    let note = (!texts.is_empty()).then(|| texts.join("\n"));
-    let served_model = string(value, "modelVersion").unwrap_or_else(|| model.to_owned());
-
-    if images.is_empty() {
-        return Err(no_image_error(value, candidates, note.as_deref()));
-    }
-
-    let mut response = GenerateResponse::new(images, ServedBy::new(PROVIDER, served_model, None));
-    response.note = note;
-    response.request_id = string(value, "responseId");
-    response.usage = value.get("usageMetadata").map(usage);
-    Ok(response)
-}
-
-fn parts(candidate: &Value) -> &[Value] {
-    candidate
-        .get("content")
-        .and_then(|c| c.get("parts"))
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-}
-
-fn decode_inline(inline: &Value) -> Result<Image, Error> {
-    let mime = inline
-        .get("mimeType")
-        .or_else(|| inline.get("mime_type"))
-        .and_then(Value::as_str)
-        .unwrap_or("application/octet-stream");
-    let data = inline.get("data").and_then(Value::as_str).unwrap_or("");
-    decode_image(data, mime)
-}
-
-fn decode_image(data: &str, mime: &str) -> Result<Image, Error> {
-    let data = data.trim();
-    let bytes = STANDARD
-        .decode(data)
-        .or_else(|_| STANDARD_NO_PAD.decode(data.trim_end_matches('=')))
-        .map_err(|e| {
-            success_error(
-                ErrorKind::InvalidResponse,
-                format!("image data labelled `{mime}` is not base64 ({e})"),
-            )
-        })?;
-    Image::checked(bytes, mime).map_err(|e| e.with_provider(PROVIDER).with_http_status(200))
-}
-
-/// Why a 200 holds no image: a block (prompt or output) or a plain absence.
-fn no_image_error(value: &Value, candidates: &[Value], note: Option<&str>) -> Error {
-    let feedback = value.get("promptFeedback");
-    if let Some(reason) = feedback.and_then(|f| string(f, "blockReason")) {
-        let mut message = format!("the prompt was blocked ({reason})");
-        if let Some(detail) = feedback.and_then(|f| string(f, "blockReasonMessage")) {
-            message.push_str(&format!(": {detail}"));
-        }
-        return success_error(ErrorKind::ContentBlocked, message).with_upstream_code(reason);
-    }
-    let finish = candidates.iter().find_map(|c| string(c, "finishReason"));
-    let finish_message = candidates.iter().find_map(|c| string(c, "finishMessage"));
-    let mut message = match &finish {
-        Some(reason) => format!("the model finished with {reason} and no image"),
-        None if candidates.is_empty() => "the answer has no candidates and no image".to_owned(),
-        None => "the answer has no image".to_owned(),
-    };
-    if let Some(text) = &finish_message {
-        message.push_str(&format!(": {text}"));
-    }
-    if let Some(text) = note {
-        let quoted: String = text.chars().take(NOTE_CHARS).collect();
-        message.push_str(&format!(" (the model said: {quoted})"));
-    }
-    let kind = match &finish {
-        Some(reason) if BLOCKED.contains(&reason.as_str()) => ErrorKind::ContentBlocked,
-        _ => ErrorKind::NoImage,
-    };
-    let error = success_error(kind, message);
-    match finish {
-        Some(reason) => error.with_upstream_code(reason),
-        None => error,
-    }
-}
-
-/// `usageMetadata`: output counts candidates and thoughts (both billed as output and both
-/// counted by TPM); image tokens are the `IMAGE` modality of the candidates.
-fn usage(meta: &Value) -> TokenUsage {
-    let count = |key: &str| meta.get(key).and_then(Value::as_u64).unwrap_or(0);
-    let image_tokens = meta
-        .get("candidatesTokensDetails")
-        .and_then(Value::as_array)
-        .map(|details| {
-            details
-                .iter()
-                .filter(|d| d.get("modality").and_then(Value::as_str) == Some("IMAGE"))
-                .filter_map(|d| d.get("tokenCount").and_then(Value::as_u64))
-                .sum::<u64>()
-        })
-        .filter(|n| *n > 0);
-    let mut usage = TokenUsage::default();
-    usage.input_tokens = count("promptTokenCount");
-    usage.output_tokens = count("candidatesTokenCount") + count("thoughtsTokenCount");
-    usage.image_tokens = image_tokens;
-    usage
-}
-
-/// Imagen `:predict`: `predictions[]` of `{bytesBase64Encoded, mimeType}`; filtered samples
-/// come back as `raiFilteredReason` entries or are dropped.
-fn parse_predict(value: &Value, model: &str) -> Result<GenerateResponse, Error> {
-    let predictions = value
-        .get("predictions")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let mut images = Vec::new();
-    let mut filtered = Vec::new();
-    for prediction in predictions {
-        match prediction.get("bytesBase64Encoded").and_then(Value::as_str) {
-            Some(data) => {
-                let mime = prediction
-                    .get("mimeType")
-                    .and_then(Value::as_str)
-                    .unwrap_or("image/png");
-                images.push(decode_image(data, mime)?);
-            }
-            None => {
-                if let Some(reason) = string(prediction, "raiFilteredReason") {
-                    filtered.push(reason);
-                }
-            }
-        }
-    }
-    if images.is_empty() {
-        return Err(if filtered.is_empty() {
-            success_error(ErrorKind::NoImage, "the Imagen answer holds no image")
-        } else {
-            success_error(
-                ErrorKind::ContentBlocked,
-                format!("every sample was filtered: {}", filtered.join("; ")),
-            )
-            .with_upstream_code("RAI_FILTERED")
-        });
-    }
-    Ok(GenerateResponse::new(
-        images,
-        ServedBy::new(PROVIDER, model, None),
-    ))
-}
-
-fn string(value: &Value, key: &str) -> Option<String> {
-    value.get(key).and_then(Value::as_str).map(str::to_owned)
+    imagegate_gemini_wire::parse_success(body, model, PROVIDER)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==";
-
-    #[test]
-    fn images_from_any_part_and_text_as_note() {
-        let body = json!({"candidates": [{"content": {"parts": [
-            {"text": "Here you go."},
-            {"text": "draft", "thought": true},
-            {"inlineData": {"mimeType": "image/png", "data": PNG}, "thoughtSignature": "sig"}
-        ]}, "finishReason": "STOP"}],
-        "usageMetadata": {"promptTokenCount": 8, "candidatesTokenCount": 1219, "thoughtsTokenCount": 244,
-            "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": 1120}]},
-        "modelVersion": "gemini-3-pro-image-preview", "responseId": "r1"});
-        let response = parse_success(body.to_string().as_bytes(), "asked").unwrap();
-        assert_eq!(response.images.len(), 1);
-        assert_eq!(response.note.as_deref(), Some("Here you go."));
-        assert_eq!(response.served_by.model, "gemini-3-pro-image-preview");
-        let usage = response.usage.unwrap();
-        assert_eq!(
-            (usage.input_tokens, usage.output_tokens, usage.image_tokens),
-            (8, 1463, Some(1120))
-        );
-    }
+    use imagegate_core::ErrorKind;
 
     #[test]
     fn a_200_with_google_error_inside_is_classified() {
@@ -327,45 +80,6 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unavailable);
-    }
-
-    #[test]
-    fn text_only_is_no_image_with_the_models_words() {
-        let body = json!({"candidates": [{"content": {"parts": [{"text": "Here is an image of a cat"}]}, "finishReason": "STOP"}]});
-        let e = parse_success(body.to_string().as_bytes(), "m").unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::NoImage);
-        assert!(
-            e.message().contains("Here is an image of a cat"),
-            "{}",
-            e.message()
-        );
-        assert_eq!(e.upstream_code(), Some("STOP"));
-    }
-
-    #[test]
-    fn odd_success_bodies_are_invalid_responses() {
-        for body in [
-            &b""[..],
-            b"<html>portal</html>",
-            b"{\"candidates\": [",
-            b"[1]",
-            b"42",
-        ] {
-            let e = parse_success(body, "m").unwrap_err();
-            assert_eq!(
-                e.kind(),
-                ErrorKind::InvalidResponse,
-                "{}",
-                String::from_utf8_lossy(body)
-            );
-            assert_eq!(e.http_status(), Some(200));
-        }
-        let bad = json!({"candidates": [{"content": {"parts": [{"inlineData": {"mimeType": "image/png", "data": "AA=="}}]}}]});
-        assert_eq!(
-            parse_success(bad.to_string().as_bytes(), "m")
-                .unwrap_err()
-                .kind(),
-            ErrorKind::InvalidResponse
-        );
+        assert_eq!(e.provider(), Some("gemini"));
     }
 }

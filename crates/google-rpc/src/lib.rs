@@ -8,5 +8,5 @@ mod status;
 pub use classify::{classify, kind_for_status};
 pub use status::{
     Detail, ErrorInfo, Help, HelpLink, QuotaFailure, QuotaViolation, RetryInfo, Status,
-    parse_status, status_from_value,
+    names_service, parse_status, status_from_value,
 };

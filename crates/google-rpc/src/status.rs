@@ -287,6 +287,29 @@ fn as_u16(value: &Value) -> Option<u16> {
     as_u64(value).and_then(|n| u16::try_from(n).ok())
 }
 
+/// Whether a decoded error object (`{"code", "message", "status", "details"}`) names `service`
+/// (`aiplatform.googleapis.com`) in its details: an `ErrorInfo`'s `domain` or
+/// `metadata.service`, or a `QuotaFailure` violation's `quotaMetric`. Tells apart Google APIs
+/// that share the envelope (the Gemini API and Vertex AI) for `diagnose`.
+pub fn names_service(error: &Value, service: &str) -> bool {
+    let mentions = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .is_some_and(|s| s.contains(service))
+    };
+    error
+        .get("details")
+        .and_then(Value::as_array)
+        .is_some_and(|details| {
+            details.iter().any(|d| {
+                mentions(d.get("domain"))
+                    || mentions(d.get("metadata").and_then(|m| m.get("service")))
+                    || d.get("violations")
+                        .and_then(Value::as_array)
+                        .is_some_and(|vs| vs.iter().any(|v| mentions(v.get("quotaMetric"))))
+            })
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,5 +378,21 @@ mod tests {
         assert_eq!(status.retry_delay(), Some("9s"));
         let from_string = status_from_value(&Value::String(inner.to_owned())).unwrap();
         assert_eq!(from_string.message, "quota");
+    }
+
+    #[test]
+    fn names_service_finds_vertex_in_error_info_and_quota_metrics() {
+        let info = serde_json::json!({"details": [{"domain": "aiplatform.googleapis.com"}]});
+        let metric = serde_json::json!({"details": [{"violations": [{"quotaMetric": "aiplatform.googleapis.com/x"}]}]});
+        let meta = serde_json::json!({"details": [{"domain": "googleapis.com", "metadata": {"service": "aiplatform.googleapis.com"}}]});
+        let gemini = serde_json::json!({"details": [{"domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}}]});
+        for v in [&info, &metric, &meta] {
+            assert!(names_service(v, "aiplatform.googleapis.com"), "{v}");
+        }
+        assert!(!names_service(&gemini, "aiplatform.googleapis.com"));
+        assert!(!names_service(
+            &serde_json::json!({}),
+            "aiplatform.googleapis.com"
+        ));
     }
 }

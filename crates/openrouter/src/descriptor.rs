@@ -68,11 +68,12 @@ pub const PRICES: &[ModelPrice] = &[
     },
 ];
 
-/// OpenRouter's envelope: `metadata`, or at least not Google's canonical `status` / `details`.
+/// OpenRouter's envelope: `metadata`, or a numeric `code` without Google's canonical
+/// `status` / `details` (OpenAI's envelope has a string or null `code` and a `type`).
 fn recognises(error: &Value) -> bool {
     let google = error.get("status").is_some_and(Value::is_string)
         || error.get("details").is_some_and(Value::is_array);
-    error.get("metadata").is_some() || !google
+    error.get("metadata").is_some() || (!google && error.get("code").is_some_and(Value::is_number))
 }
 
 fn build(settings: &ProviderSettings) -> imagegate_core::Result<Arc<dyn ImageProvider>> {
@@ -119,5 +120,8 @@ mod tests {
             serde_json::json!({"code": 429, "message": "x", "status": "RESOURCE_EXHAUSTED"});
         let ours = serde_json::json!({"code": 429, "message": "x", "metadata": {"raw": "{}"}});
         assert!(!recognises(&google) && recognises(&ours));
+        let bare = serde_json::json!({"code": 429, "message": "Rate limit exceeded"});
+        let openai = serde_json::json!({"message": "x", "type": "requests", "param": null, "code": "rate_limit_exceeded"});
+        assert!(recognises(&bare) && !recognises(&openai));
     }
 }

@@ -97,6 +97,13 @@ pub(crate) async fn send(
                     tracing::warn!(pool = %pool, error = %e, "could not settle a reservation");
                 }
             }
+            // Rate-limit headers the answer carried (OpenAI sends them on every answer): the
+            // stated limits replace guesses before any 429 teaches them.
+            for snapshot in &response.rate_limits {
+                if let Err(e) = inner.store.observe_success(pool, snapshot, finished).await {
+                    tracing::warn!(pool = %pool, error = %e, "could not record rate-limit headers");
+                }
+            }
             let cost = response
                 .cost_usd
                 .filter(|c| *c > 0.0)

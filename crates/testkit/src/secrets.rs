@@ -2,7 +2,9 @@
 //!
 //! Recorded fixtures come from real captures; one careless paste would publish a key. The
 //! scan looks for the shapes the providers issue: Google API keys (`AIza` + 35 characters),
-//! OpenRouter keys (`sk-or-...`) and bearer tokens. Placeholders such as
+//! OpenRouter keys (`sk-or-...`), OpenAI keys (`sk-proj-...`, `sk-` + a long token), Google
+//! OAuth access tokens (`ya29.`), PEM private keys (a service-account key file) and bearer
+//! tokens. Placeholders such as
 //! `Bearer <OPENROUTER_API_KEY>` or `$GEMINI_API_KEY` are not key-shaped and pass.
 
 use std::fs;
@@ -41,6 +43,15 @@ pub fn shapes_in(line: &str) -> Vec<&'static str> {
             found.push("Google API key (AIza...)");
         } else if lower_rest.starts_with(b"sk-or-") && token_len(&rest[6..]) >= 8 {
             found.push("OpenRouter key (sk-or-...)");
+        } else if rest.starts_with(b"sk-")
+            && (i == 0 || !is_token_char(bytes[i - 1]))
+            && token_len(&rest[3..]) >= 20
+        {
+            found.push("OpenAI key (sk-...)");
+        } else if rest.starts_with(b"ya29.") && token_len(&rest[5..]) >= 20 {
+            found.push("Google access token (ya29....)");
+        } else if rest.starts_with(b"-----BEGIN") && line.contains("PRIVATE KEY-----") {
+            found.push("PEM private key");
         } else if lower_rest.starts_with(b"bearer ") && token_len(&rest[7..]) >= 16 {
             found.push("bearer token");
         }
@@ -99,6 +110,12 @@ mod tests {
         assert_eq!(shapes_in(&openrouter), ["OpenRouter key (sk-or-...)"]);
         let bearer = format!("Authorization: {} {}", "Bearer", "abcdEFGH1234ijkl5678");
         assert_eq!(shapes_in(&bearer), ["bearer token"]);
+        let openai = format!("\"{}{}\"", "sk-proj-", "Ab12Cd34".repeat(4));
+        assert_eq!(shapes_in(&openai), ["OpenAI key (sk-...)"]);
+        let token = format!("{}{}", "ya29.", "a0AfH6SM".repeat(4));
+        assert_eq!(shapes_in(&token), ["Google access token (ya29....)"]);
+        let pem = format!("{}{}", "-----BEGIN ", "PRIVATE KEY-----");
+        assert_eq!(shapes_in(&pem), ["PEM private key"]);
     }
 
     #[test]
@@ -111,6 +128,8 @@ mod tests {
             "\"reason\": \"API_KEY_INVALID\"",
             "AIza is how Google keys start",
             "sk-or-",
+            "Incorrect API key provided: sk-proj-****7890.",
+            "a risk-assessment-of-the-whole-pipeline-today",
         ] {
             assert!(shapes_in(line).is_empty(), "{line}");
         }

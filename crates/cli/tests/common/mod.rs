@@ -11,11 +11,7 @@ pub(crate) fn imagegate(dir: &Path) -> Command {
     let mut cmd = assert_cmd::cargo_bin_cmd!("imagegate");
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
-        if name.starts_with("IMAGEGATE_")
-            || name.starts_with("GEMINI_")
-            || name.starts_with("OPENROUTER_")
-            || name.starts_with("GOOGLE_")
-        {
+        if is_provider_variable(&name) {
             cmd.env_remove(name);
         }
     }
@@ -23,6 +19,24 @@ pub(crate) fn imagegate(dir: &Path) -> Command {
     cmd.env("IMAGEGATE_STATE_DIR", dir.join(".state"));
     cmd.current_dir(dir);
     cmd
+}
+
+/// Variables that could configure a provider from the developer's environment: every known
+/// provider's prefix, and any `*_API_KEY` / `*_BASE_URL` so a provider added later is covered
+/// without editing this list.
+pub(crate) fn is_provider_variable(name: &str) -> bool {
+    [
+        "IMAGEGATE_",
+        "GEMINI_",
+        "OPENROUTER_",
+        "GOOGLE_",
+        "OPENAI_",
+        "VERTEX_",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
+        || name.ends_with("_API_KEY")
+        || name.ends_with("_BASE_URL")
 }
 
 /// Decodes a PNG, returning (width, height, pixel bytes).

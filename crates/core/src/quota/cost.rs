@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::Dimension;
 use super::price::PerSize;
 use crate::request::{GenerateRequest, ImageSize};
-use crate::response::TokenUsage;
+use crate::usage::TokenUsage;
 
 /// What one upstream call draws from a pool, on every dimension at once.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

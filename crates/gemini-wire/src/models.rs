@@ -1,4 +1,4 @@
-//! What each Gemini API model accepts: its endpoint, how many images one call returns, which
+//! What each Gemini image or Imagen model accepts (on the Gemini API and on Vertex AI alike): its endpoint, how many images one call returns, which
 //! sizes and aspect ratios it takes.
 //!
 //! Sources: Google's image-generation and Imagen docs (ai.google.dev/gemini-api/docs/image-generation,
@@ -9,7 +9,7 @@
 use imagegate_core::{AspectRatio, Capabilities, Error, ErrorKind, ImageSize};
 
 /// The model used when neither the request nor the builder names one: the generally available
-/// Gemini 2.5 Flash Image ($0.039 per image: [`crate::PRICES`]).
+/// Gemini 2.5 Flash Image ($0.039 per image on the Gemini API).
 pub const DEFAULT_MODEL: &str = "gemini-2.5-flash-image";
 
 /// The REST method a model is called through.
@@ -140,7 +140,7 @@ fn is_flash_31(model: &str) -> bool {
 }
 
 /// Imagen 4 Standard and Ultra take `sampleImageSize`; Fast and Imagen 3 do not.
-pub(crate) fn imagen_takes_size(model: &str) -> bool {
+pub fn imagen_takes_size(model: &str) -> bool {
     model.starts_with("imagen-4") && !model.contains("fast")
 }
 

@@ -13,7 +13,8 @@ use crate::models::{
     takes_image_size,
 };
 
-/// The body for `request` sent to `model`, in the shape `model`'s endpoint expects (see
+/// The body for `request` sent to `model`, in the shape `model`'s endpoint expects, on the
+/// Gemini API and on Vertex AI alike (see
 /// [`endpoint_for`]).
 ///
 /// - `generateContent`: one user turn with the prompt as a text part and each reference image
