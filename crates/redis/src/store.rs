@@ -1,6 +1,6 @@
 //! [`RedisQuotaStore`]: the quota ledger in Redis, one Lua script per operation.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
@@ -47,6 +47,8 @@ pub struct RedisQuotaStore {
     scripts: Scripts,
     options: RedisStoreOptions,
     configs: RwLock<HashMap<PoolId, PoolConfig>>,
+    /// Pools this store has configured in Redis: finding one missing later means Redis lost it.
+    seen: RwLock<HashSet<PoolId>>,
     local: MemoryQuotaStore,
     /// Redis's clock minus ours, in microseconds, from the latest reply.
     offset_us: AtomicI64,
@@ -137,6 +139,7 @@ impl RedisQuotaStore {
             scripts: Scripts::new(),
             options,
             configs: RwLock::new(HashMap::new()),
+            seen: RwLock::new(HashSet::new()),
             local: MemoryQuotaStore::new(),
             offset_us: AtomicI64::new(0),
             degraded: AtomicBool::new(false),
@@ -171,6 +174,54 @@ impl RedisQuotaStore {
         let config = self.config(pool)?;
         let fields = self.status_fields(&config, Timestamp::now(), true).await?;
         Ok(fields.get("had").is_some_and(|v| v == "1"))
+    }
+
+    /// [`QuotaStore::admit`] under the caller's own admission id: asked again with the same
+    /// id (a caller retrying after a lost reply), Redis answers the reservation it already
+    /// made instead of making a second one. [`admit`](QuotaStore::admit) draws a fresh
+    /// random id per call and retries lost connections with it.
+    ///
+    /// # Errors
+    /// As [`QuotaStore::admit`].
+    pub async fn admit_as(
+        &self,
+        pool: &PoolId,
+        cost: Cost,
+        now: Timestamp,
+        request: &str,
+    ) -> Result<Admission> {
+        let config = self.config(pool)?;
+        if self.try_redis() {
+            let keys = self.keys(pool);
+            let mut all = keys.base().to_vec();
+            all.push(keys.admission(request));
+            let args = [
+                cost.requests.to_string(),
+                cost.tokens.to_string(),
+                cost.images.to_string(),
+                ADMISSION_MEMORY_MS.to_string(),
+            ];
+            match self
+                .run(&self.scripts.admit, &all, &config, now, &args)
+                .await
+            {
+                Ok(reply) => {
+                    self.rejoined();
+                    return self.parse_admission(&config, cost, &reply);
+                }
+                Err(trip) => {
+                    if let Some(error) = self.failed(trip) {
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        self.local_admissions.fetch_add(1, Ordering::Relaxed);
+        let admission = self.local.admit_now(pool, cost, now)?;
+        Ok(match admission {
+            Admission::Go(r) => Admission::Go(local_reservation(r)),
+            other => other,
+        })
     }
 
     fn config(&self, pool: &PoolId) -> Result<PoolConfig> {
@@ -331,12 +382,20 @@ impl RedisQuotaStore {
             limit(Dimension::Tpm),
             limit(Dimension::Ipm),
             models,
+            if self.seen(&config.id) { "1" } else { "0" }.to_owned(),
         ];
         let keys = self.keys(&config.id).base();
         let around = self.estimate(now);
         self.run_once(&self.scripts.configure, &keys, config, now, around, &args)
-            .await
-            .map(|_| ())
+            .await?;
+        let mut seen = self.seen.write().unwrap_or_else(PoisonError::into_inner);
+        seen.insert(config.id.clone());
+        Ok(())
+    }
+
+    fn seen(&self, pool: &PoolId) -> bool {
+        let seen = self.seen.read().unwrap_or_else(PoisonError::into_inner);
+        seen.contains(pool)
     }
 
     /// Whether to try Redis now: always, unless degraded and the next attempt is not due.
@@ -630,41 +689,8 @@ impl QuotaStore for RedisQuotaStore {
     }
 
     async fn admit(&self, pool: &PoolId, cost: Cost, now: Timestamp) -> Result<Admission> {
-        let config = self.config(pool)?;
-        if self.try_redis() {
-            let keys = self.keys(pool);
-            let request = request_id();
-            let mut all = keys.base().to_vec();
-            all.push(keys.admission(&request));
-            let args = [
-                cost.requests.to_string(),
-                cost.tokens.to_string(),
-                cost.images.to_string(),
-                ADMISSION_MEMORY_MS.to_string(),
-            ];
-            match self
-                .run(&self.scripts.admit, &all, &config, now, &args)
-                .await
-            {
-                Ok(reply) => {
-                    self.rejoined();
-                    return self.parse_admission(&config, cost, &reply);
-                }
-                Err(trip) => {
-                    if let Some(error) = self.failed(trip) {
-                        return Err(error);
-                    }
-                }
-            }
-        }
-        self.local_admissions.fetch_add(1, Ordering::Relaxed);
-        let admission = self.local.admit_now(pool, cost, now)?;
-        Ok(match admission {
-            Admission::Go(r) => Admission::Go(local_reservation(r)),
-            other => other,
-        })
+        self.admit_as(pool, cost, now, &request_id()).await
     }
-
     async fn settle(&self, reservation: Reservation, usage: Usage) -> Result<()> {
         if reservation.id() & LOCAL != 0 {
             return self.local.settle_now(unmark(&reservation), usage);
