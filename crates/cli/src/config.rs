@@ -80,6 +80,10 @@ pub(crate) struct Config {
     /// Where imagegate keeps quota state between runs (default: the XDG state directory).
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// Where quota state is shared (`[state]`): the state directory's file unless it names
+    /// a Redis server.
+    #[serde(default)]
+    pub state: Option<crate::state::StateConfig>,
     /// Where the configuration came from, for messages (not a key in the file).
     #[serde(skip)]
     pub file: Option<PathBuf>,

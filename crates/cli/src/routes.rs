@@ -10,7 +10,7 @@ use imagegate_router::{Router, Target};
 use crate::config::{Config, ProviderConfig};
 use crate::failure::Failure;
 use crate::providers::build;
-use crate::state::{open_store, pool_for};
+use crate::state::{open_redis, open_store, pool_for};
 
 /// Calls in flight when a route does not say.
 const DEFAULT_CONCURRENCY: usize = 4;
@@ -35,7 +35,9 @@ pub(crate) fn build_router(config: &Config, route: &str) -> Result<Router, Failu
     let mut builder = Router::builder(Arc::new(SystemClock))
         .concurrency(route_config.concurrency.unwrap_or(DEFAULT_CONCURRENCY))
         .prices(config.price_table());
-    if let Some(store) = open_store(config)? {
+    if let Some(store) = open_redis(config)? {
+        builder = builder.store(Arc::new(store) as Arc<dyn QuotaStore>);
+    } else if let Some(store) = open_store(config)? {
         builder = builder.store(Arc::new(store) as Arc<dyn QuotaStore>);
     }
     for entry in &route_config.targets {
