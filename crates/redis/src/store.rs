@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -50,6 +50,8 @@ pub struct RedisQuotaStore {
     /// Pools this store has configured in Redis: finding one missing later means Redis lost it.
     seen: RwLock<HashSet<PoolId>>,
     local: MemoryQuotaStore,
+    /// The midnights last sent per zone: reused while the instant stays a day inside them.
+    days: Mutex<HashMap<String, Arc<Vec<i64>>>>,
     /// Redis's clock minus ours, in microseconds, from the latest reply.
     offset_us: AtomicI64,
     degraded: AtomicBool,
@@ -141,6 +143,7 @@ impl RedisQuotaStore {
             configs: RwLock::new(HashMap::new()),
             seen: RwLock::new(HashSet::new()),
             local: MemoryQuotaStore::new(),
+            days: Mutex::new(HashMap::new()),
             offset_us: AtomicI64::new(0),
             degraded: AtomicBool::new(false),
             retry_at_ms: AtomicU64::new(0),
@@ -285,13 +288,13 @@ impl RedisQuotaStore {
             RedisClock::Server => String::new(),
         };
         let window = i64::try_from(self.options.window.as_micros()).unwrap_or(i64::MAX);
-        let days = midnights(around, &config.day_zone);
+        let days = self.midnights(around, config);
         invocation
             .arg(caller)
             .arg(window)
             .arg(IDLE_TTL_MS)
             .arg(days.len());
-        for m in &days {
+        for m in days.iter() {
             invocation.arg(*m);
         }
         for a in args {
@@ -391,6 +394,24 @@ impl RedisQuotaStore {
         let mut seen = self.seen.write().unwrap_or_else(PoisonError::into_inner);
         seen.insert(config.id.clone());
         Ok(())
+    }
+
+    /// [`midnights`] around `around` in the pool's zone, from the cache while `around` is at
+    /// least a day from either end of what was computed.
+    fn midnights(&self, around: Timestamp, config: &PoolConfig) -> Arc<Vec<i64>> {
+        let zone = zone_name(&config.day_zone);
+        let t = us(around);
+        let mut days = self.days.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(cached) = days.get(&zone)
+            && cached.len() == 5
+            && t >= cached[1]
+            && t < cached[3]
+        {
+            return Arc::clone(cached);
+        }
+        let fresh = Arc::new(midnights(around, &config.day_zone));
+        days.insert(zone, Arc::clone(&fresh));
+        fresh
     }
 
     fn seen(&self, pool: &PoolId) -> bool {

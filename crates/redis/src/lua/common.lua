@@ -13,13 +13,19 @@ local O = 5 + NM
 local MINUTE = {'rpm', 'tpm', 'ipm'}
 local ALL = {'rpm', 'rpd', 'tpm', 'ipm'}
 
-local function fmt(x) return string.format('%.0f', x) end
+local function fmt(x) return string.format('%d', x) end
 local function opt(v) if v == nil or v == '' then return nil end return tonumber(v) end
+
+-- What `load` read, so that `save` writes only the fields that changed.
+local ORIG = {}
 
 local function load()
   local raw = redis.call('HGETALL', H)
   local s = {}
-  for i = 1, #raw, 2 do s[raw[i]] = raw[i + 1] end
+  for i = 1, #raw, 2 do
+    s[raw[i]] = raw[i + 1]
+    ORIG[raw[i]] = raw[i + 1]
+  end
   return s
 end
 
@@ -99,19 +105,33 @@ local SAVED = {'latest', 'since', 'u_rpm', 'u_tpm', 'u_ipm', 'day_start', 'day_e
   'next_id', 'wait_until', 'wait_dim', 'daily_until', 'daily_dim', 'billing',
   'l_rpm', 'l_rpd', 'l_tpm', 'l_ipm'}
 
+-- Writes the fields that changed. The keys' time to live is renewed when a tenth of it has
+-- passed since the last renewal (and when the log is created, in `push`), not on every call.
 local function save(s)
+  local now = opt(s.latest) or 0
+  local renewed = opt(s.ttl_at)
+  local renew = renewed == nil or now - renewed > TTL * 100 or now < renewed
+  if renew then s.ttl_at = now end
   local args = {}
   for _, k in ipairs(SAVED) do
     local v = s[k]
     if v == nil then v = '' end
     if type(v) == 'number' then v = fmt(v) end
-    args[#args + 1] = k
-    args[#args + 1] = v
+    if ORIG[k] ~= v then
+      args[#args + 1] = k
+      args[#args + 1] = v
+    end
   end
-  redis.call('HSET', H, unpack(args))
-  redis.call('PEXPIRE', H, TTL)
-  if redis.call('EXISTS', L) == 1 then redis.call('PEXPIRE', L, TTL) end
-  if redis.call('EXISTS', E) == 1 then redis.call('PEXPIRE', E, TTL) end
+  if renew then
+    args[#args + 1] = 'ttl_at'
+    args[#args + 1] = fmt(now)
+  end
+  if #args > 0 then redis.call('HSET', H, unpack(args)) end
+  if renew then
+    redis.call('PEXPIRE', H, TTL)
+    redis.call('PEXPIRE', L, TTL)
+    redis.call('PEXPIRE', E, TTL)
+  end
 end
 
 local function hold_wait(s, untl, d)
@@ -127,8 +147,12 @@ end
 local function push(s, now, amounts)
   local id = opt(s.next_id) or 0
   s.next_id = id + 1
-  redis.call('RPUSH', L, fmt(id) .. ' ' .. fmt(now))
+  local created = redis.call('RPUSH', L, fmt(id) .. ' ' .. fmt(now)) == 1
   redis.call('HSET', E, fmt(id), entry_string({at = now, rpm = amounts.rpm, tpm = amounts.tpm, ipm = amounts.ipm}))
+  if created then
+    redis.call('PEXPIRE', L, TTL)
+    redis.call('PEXPIRE', E, TTL)
+  end
   for _, d in ipairs(MINUTE) do s['u_' .. d] = (opt(s['u_' .. d]) or 0) + amounts[d] end
   return id
 end
