@@ -87,8 +87,9 @@ async fn main() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         measure("memory", memory, tasks).await?;
         let prefix = format!("bench-{tasks}-{}", Timestamp::now().as_millisecond());
-        let redis = RedisQuotaStore::new(RedisStoreOptions::new(url.as_str()).with_key_prefix(prefix))
-            .map_err(|e| e.to_string())?;
+        let redis =
+            RedisQuotaStore::new(RedisStoreOptions::new(url.as_str()).with_key_prefix(prefix))
+                .map_err(|e| e.to_string())?;
         let redis: Arc<dyn QuotaStore> = Arc::new(redis);
         redis
             .configure(pool(), Timestamp::now())

@@ -348,3 +348,41 @@ async fn with_on_store_error_local_an_outage_falls_back_and_rejoins() {
         "{back:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_of_a_pool_shares_its_hash_tag_and_expires() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let s = store(&server.url(), Duration::from_secs(60));
+    s.configure(rpm(5), Timestamp::now()).await.unwrap();
+    let r = s.admit(&pool(), ONE, Timestamp::now()).await.unwrap();
+    s.release(r.into_reservation().unwrap()).await.unwrap();
+    assert!(
+        s.admit(&pool(), ONE, Timestamp::now())
+            .await
+            .unwrap()
+            .is_go()
+    );
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    // State, log, entries, two admissions' ids, one release mark.
+    assert_eq!(keys.len(), 6, "{keys:?}");
+    for key in &keys {
+        assert!(
+            key.starts_with("{proof:gemini:proj-a:gemini-2.5-flash-image}:"),
+            "{key}"
+        );
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!(ttl > 0, "{key} has no time to live ({ttl})");
+    }
+}
