@@ -414,6 +414,26 @@ impl RedisQuotaStore {
         fresh
     }
 
+    /// The outcome of settling or releasing a Redis reservation. Failing leaves the estimate
+    /// counted in Redis until it leaves the window, which errs on the safe side: with
+    /// [`OnStoreError::Local`] that is a warning, not an error for the request.
+    fn given_back(&self, outcome: std::result::Result<Vec<String>, Trip>) -> Result<()> {
+        let error = match outcome {
+            Ok(_) => return Ok(()),
+            Err(Trip::Connection(e)) => self.unavailable(&e),
+            Err(Trip::Other(e)) => e,
+        };
+        if self.options.on_store_error == OnStoreError::Local {
+            tracing::warn!(
+                store = %self.name,
+                error = %error.message(),
+                "could not record a reservation's outcome: its estimate stays counted"
+            );
+            return Ok(());
+        }
+        Err(error)
+    }
+
     fn seen(&self, pool: &PoolId) -> bool {
         let seen = self.seen.read().unwrap_or_else(PoisonError::into_inner);
         seen.contains(pool)
@@ -725,14 +745,10 @@ impl QuotaStore for RedisQuotaStore {
             usage.images.map(|v| v.to_string()).unwrap_or_default(),
         ];
         let now = reservation.at();
-        match self
+        let outcome = self
             .run(&self.scripts.settle, &keys, &config, now, &args)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(Trip::Connection(e)) => Err(self.unavailable(&e)),
-            Err(Trip::Other(e)) => Err(e),
-        }
+            .await;
+        self.given_back(outcome)
     }
 
     async fn release(&self, reservation: Reservation) -> Result<()> {
@@ -750,14 +766,10 @@ impl QuotaStore for RedisQuotaStore {
             reservation.cost().requests.to_string(),
         ];
         let now = reservation.at();
-        match self
+        let outcome = self
             .run(&self.scripts.release, &keys, &config, now, &args)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(Trip::Connection(e)) => Err(self.unavailable(&e)),
-            Err(Trip::Other(e)) => Err(e),
-        }
+            .await;
+        self.given_back(outcome)
     }
 
     async fn observe_error(&self, pool: &PoolId, error: &Error, now: Timestamp) -> Result<()> {
