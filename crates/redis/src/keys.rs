@@ -39,18 +39,14 @@ impl PoolKeys {
         }
     }
 
-    /// State, log and entries: the three keys every script names first.
-    pub(crate) fn base(&self) -> [String; 3] {
+    /// State, log, entries and the window's admission ids: the keys every script names first.
+    pub(crate) fn base(&self) -> [String; 4] {
         [
             format!("{}:s", self.tag),
             format!("{}:log", self.tag),
             format!("{}:e", self.tag),
+            format!("{}:ids", self.tag),
         ]
-    }
-
-    /// Marks one admission (by its request id) as made: a retried admission answers it.
-    pub(crate) fn admission(&self, request: &str) -> String {
-        format!("{}:a:{request}", self.tag)
     }
 
     /// Marks one use as released, so a retried release gives back once.

@@ -1,6 +1,6 @@
 //! [`RedisQuotaStore`]: the quota ledger in Redis, one Lua script per operation.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -26,8 +26,6 @@ use crate::script::Scripts;
 /// Reservations made by the in-process fallback carry this bit, so they are settled and
 /// released where they were made (Redis's own sequence numbers stay far below it).
 const LOCAL: u64 = 1 << 62;
-/// How long an admission's id is remembered: longer than any retry of one admission.
-const ADMISSION_MEMORY_MS: u64 = 10 * 60 * 1_000;
 /// How long an idle pool's keys live: longer than the longest day and any upstream hint, so
 /// nothing still counting expires, and nothing grows without bound.
 const IDLE_TTL_MS: u64 = 3 * 24 * 3_600 * 1_000;
@@ -47,8 +45,9 @@ pub struct RedisQuotaStore {
     scripts: Scripts,
     options: RedisStoreOptions,
     configs: RwLock<HashMap<PoolId, PoolConfig>>,
-    /// Pools this store has configured in Redis: finding one missing later means Redis lost it.
-    seen: RwLock<HashSet<PoolId>>,
+    /// When each pool last answered from Redis: finding one missing within a window of that
+    /// means Redis lost counts that still matter.
+    seen: RwLock<HashMap<PoolId, Instant>>,
     local: MemoryQuotaStore,
     /// The midnights last sent per zone: reused while the instant stays a day inside them.
     days: Mutex<HashMap<String, Arc<Vec<i64>>>>,
@@ -141,7 +140,7 @@ impl RedisQuotaStore {
             scripts: Scripts::new(),
             options,
             configs: RwLock::new(HashMap::new()),
-            seen: RwLock::new(HashSet::new()),
+            seen: RwLock::new(HashMap::new()),
             local: MemoryQuotaStore::new(),
             days: Mutex::new(HashMap::new()),
             offset_us: AtomicI64::new(0),
@@ -193,16 +192,24 @@ impl RedisQuotaStore {
         now: Timestamp,
         request: &str,
     ) -> Result<Admission> {
+        if request.is_empty()
+            || request == "-"
+            || request.len() > 128
+            || request.chars().any(char::is_whitespace)
+        {
+            return Err(Error::config(format!(
+                "an admission id must be 1 to 128 characters without spaces (and not `-`), not {request:?}"
+            )));
+        }
         let config = self.config(pool)?;
         if self.try_redis() {
             let keys = self.keys(pool);
-            let mut all = keys.base().to_vec();
-            all.push(keys.admission(request));
+            let all = keys.base();
             let args = [
                 cost.requests.to_string(),
                 cost.tokens.to_string(),
                 cost.images.to_string(),
-                ADMISSION_MEMORY_MS.to_string(),
+                request.to_owned(),
             ];
             match self
                 .run(&self.scripts.admit, &all, &config, now, &args)
@@ -350,7 +357,10 @@ impl RedisQuotaStore {
                     Some("noconfig") if attempts < 4 => {
                         self.configure_redis(config, now).await?;
                     }
-                    _ => return Ok(reply),
+                    _ => {
+                        self.saw(&config.id);
+                        return Ok(reply);
+                    }
                 },
                 Err(Trip::Connection(e)) => {
                     if started.elapsed() >= self.options.unavailable_wait {
@@ -391,8 +401,7 @@ impl RedisQuotaStore {
         let around = self.estimate(now);
         self.run_once(&self.scripts.configure, &keys, config, now, around, &args)
             .await?;
-        let mut seen = self.seen.write().unwrap_or_else(PoisonError::into_inner);
-        seen.insert(config.id.clone());
+        self.saw(&config.id);
         Ok(())
     }
 
@@ -434,9 +443,17 @@ impl RedisQuotaStore {
         Err(error)
     }
 
+    /// True when `pool` answered from Redis less than a window ago: if Redis has lost it, it
+    /// lost uses still in the window.
     fn seen(&self, pool: &PoolId) -> bool {
         let seen = self.seen.read().unwrap_or_else(PoisonError::into_inner);
-        seen.contains(pool)
+        seen.get(pool)
+            .is_some_and(|at| at.elapsed() < self.options.window)
+    }
+
+    fn saw(&self, pool: &PoolId) {
+        let mut seen = self.seen.write().unwrap_or_else(PoisonError::into_inner);
+        seen.insert(pool.clone(), Instant::now());
     }
 
     /// Whether to try Redis now: always, unless degraded and the next attempt is not due.

@@ -1,10 +1,10 @@
--- admit: KEYS[4] the admission's id key; ARGV[O..O+3] requests, tokens, images, the id key's
--- time to live (ms). Checks every dimension and reserves on all of them, or on none.
+-- admit: ARGV[O..O+3] requests, tokens, images, the admission's id. An id already in the
+-- window's admissions answers the reservation made under it (a retry after a lost reply). Checks every dimension and reserves on all of them, or on none.
 -- Replies {"go", id, at, day_start} | {"wait", until, dim} |
 -- {"exhausted", why, until, dim, cost, limit, advice} | {"noconfig"} | {"days", now}.
 local s = load()
 if s.zone == nil then return {'noconfig'} end
-local prior = redis.call('GET', KEYS[4])
+local prior = redis.call('HGET', I, ARGV[O + 3])
 if prior then
   local id, at, ds = string.match(prior, '^(%S+) (%S+) (%S+)$')
   return {'go', id, at, ds}
@@ -59,7 +59,7 @@ for _, d in ipairs(MINUTE) do
     local freed = 0
     if log == nil then log = redis.call('LRANGE', L, 0, -1) end
     for _, item in ipairs(log) do
-      local id, at = string.match(item, '^(%S+) (%S+)$')
+      local id, at = string.match(item, '^(%S+) (%S+) ')
       local v = redis.call('HGET', E, id)
       if v then freed = freed + parse_entry(v)[d] end
       if freed >= need then untl = tonumber(at) + WINDOW break end
@@ -72,9 +72,11 @@ if wait_until ~= nil then
   save(s)
   return {'wait', fmt(wait_until), wait_dim}
 end
-local id = push(s, now, cost)
+local id = push(s, now, cost, ARGV[O + 3])
 s.day_count = (opt(s.day_count) or 0) + cost.rpd
 local reply = fmt(id) .. ' ' .. fmt(now) .. ' ' .. fmt(s.day_start)
-redis.call('SET', KEYS[4], reply, 'PX', ARGV[O + 3])
+if redis.call('HSET', I, ARGV[O + 3], reply) == 1 and redis.call('HLEN', I) == 1 then
+  redis.call('PEXPIRE', I, TTL)
+end
 save(s)
 return {'go', fmt(id), fmt(now), fmt(s.day_start)}

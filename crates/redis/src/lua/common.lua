@@ -1,11 +1,12 @@
 -- imagegate quota: the prelude every script shares (see src/script.rs).
--- KEYS[1] the pool's state hash, KEYS[2] its log (list of "id at", oldest first), KEYS[3] its
--- entries (hash id -> "at requests tokens images"); all under the pool's hash tag.
+-- KEYS[1] the pool's state hash, KEYS[2] its log (list of "id at admission", oldest first),
+-- KEYS[3] its entries (hash id -> "at requests tokens images"), KEYS[4] the admissions of the
+-- window (hash admission id -> "id at day_start"); all under the pool's hash tag.
 -- ARGV[1] the caller's instant in microseconds, or "" for Redis's own clock (TIME);
 -- ARGV[2] the window in microseconds; ARGV[3] the keys' time to live in milliseconds;
 -- ARGV[4] n, then n midnights of the pool's zone (microseconds, ascending), computed by the
 -- caller with the zone database around Redis's time; the operation's own arguments follow.
-local H, L, E = KEYS[1], KEYS[2], KEYS[3]
+local H, L, E, I = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local WINDOW = tonumber(ARGV[2])
 local TTL = tonumber(ARGV[3])
 local NM = tonumber(ARGV[4])
@@ -75,8 +76,9 @@ local function prune(s, now)
   while true do
     local front = redis.call('LINDEX', L, 0)
     if not front then break end
-    local id, at = string.match(front, '^(%S+) (%S+)$')
+    local id, at, admission = string.match(front, '^(%S+) (%S+) (%S+)$')
     if tonumber(at) > cut then break end
+    if admission ~= '-' then redis.call('HDEL', I, admission) end
     local v = redis.call('HGET', E, id)
     if v then
       local e = parse_entry(v)
@@ -131,6 +133,7 @@ local function save(s)
     redis.call('PEXPIRE', H, TTL)
     redis.call('PEXPIRE', L, TTL)
     redis.call('PEXPIRE', E, TTL)
+    redis.call('PEXPIRE', I, TTL)
   end
 end
 
@@ -143,11 +146,11 @@ local function hold_daily(s, untl, d)
   if w == nil or untl > w then s.daily_until, s.daily_dim = untl, d or '' end
 end
 
--- Appends a use to the log and counts it.
-local function push(s, now, amounts)
+-- Appends a use to the log and counts it; `admission` is its admission id, or '-'.
+local function push(s, now, amounts, admission)
   local id = opt(s.next_id) or 0
   s.next_id = id + 1
-  local created = redis.call('RPUSH', L, fmt(id) .. ' ' .. fmt(now)) == 1
+  local created = redis.call('RPUSH', L, fmt(id) .. ' ' .. fmt(now) .. ' ' .. admission) == 1
   redis.call('HSET', E, fmt(id), entry_string({at = now, rpm = amounts.rpm, tpm = amounts.tpm, ipm = amounts.ipm}))
   if created then
     redis.call('PEXPIRE', L, TTL)

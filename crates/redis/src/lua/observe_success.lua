@@ -17,7 +17,7 @@ if lim ~= nil and remaining ~= nil then
     else
       local amounts = {rpm = 0, tpm = 0, ipm = 0}
       amounts[d] = upstream - ours
-      push(s, now, amounts)
+      push(s, now, amounts, '-')
     end
   end
 end

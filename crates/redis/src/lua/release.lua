@@ -1,9 +1,9 @@
--- release: KEYS[4] the use's released mark; ARGV[O..O+3] id, at, day_start, requests. Gives
+-- release: KEYS[5] the use's released mark; ARGV[O..O+3] id, at, day_start, requests. Gives
 -- back everything the use took; the day's count only if it is still the day the use was
 -- counted in. Once: a release retried after a lost reply finds the mark and does nothing.
 local s = load()
 if s.zone == nil then return {'ok'} end
-if redis.call('SET', KEYS[4], '1', 'NX', 'PX', TTL) == false then return {'ok'} end
+if redis.call('SET', KEYS[5], '1', 'NX', 'PX', TTL) == false then return {'ok'} end
 local v = redis.call('HGET', E, ARGV[O])
 if v then
   local e = parse_entry(v)
