@@ -954,3 +954,38 @@ impl QuotaStore for RedisQuotaStore {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(url: &str) -> Result<String> {
+        display_name(url).map(|(name, _)| name)
+    }
+
+    #[test]
+    fn the_store_is_named_without_credentials_and_a_password_in_the_address_is_refused() {
+        assert_eq!(
+            name("redis://10.0.0.5:6380/2").unwrap(),
+            "redis://10.0.0.5:6380/2"
+        );
+        assert_eq!(
+            name("rediss://cache.example:6379/0").unwrap(),
+            "rediss://cache.example:6379/0"
+        );
+        assert_eq!(
+            name("redis://alice@10.0.0.5:6379/0").unwrap(),
+            "redis://10.0.0.5:6379/0"
+        );
+        for bad in [
+            "redis://:hunter2@10.0.0.5/0",
+            "redis://bob:hunter2@10.0.0.5/0",
+        ] {
+            let e = name(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::ConfigInvalid);
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
+        let e = name("http://10.0.0.5/").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{e}");
+    }
+}
