@@ -5,7 +5,8 @@
 //! - two stores whose callers' clocks are 30 s apart admit no more than the limit together;
 //! - Redis killed and restarted mid-run: typed errors meanwhile, no panic, no reservation
 //!   twice, no overshoot after it returns;
-//! - an admission retried under its id reserves once.
+//! - an admission retried under its id reserves once;
+//! - a block one instance learned holds every instance, until cleared.
 //!
 //! The hammer runs its windows 2 s long (the store's `window` option) so three windows take
 //! seconds; `hammer_three_real_minutes` is the same with 60-second windows, ignored by default.
@@ -407,4 +408,37 @@ async fn failing_closed_every_operation_names_the_store_without_its_password() {
         assert!(!format!("{e:?}").contains("hunter2"), "{e:?}");
     }
     assert!(!format!("{s:?}").contains("hunter2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_learned_by_one_instance_holds_every_instance_until_cleared() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let a = store(&server.url(), Duration::from_secs(60));
+    let b = store(&server.url(), Duration::from_secs(60));
+    a.configure(rpm(5), Timestamp::now()).await.unwrap();
+    b.configure(rpm(5), Timestamp::now()).await.unwrap();
+    let billing = imagegate_core::Error::new(ErrorKind::BillingRequired, "limit: 0")
+        .with_provider("gemini")
+        .with_project("proj-a");
+    a.observe_error(&pool(), &billing, Timestamp::now())
+        .await
+        .unwrap();
+    // B never saw the 429, yet it is held: the block lives in Redis.
+    assert!(matches!(
+        b.admit(&pool(), ONE, Timestamp::now()).await.unwrap(),
+        Admission::ExhaustedUntil { at: None, .. }
+    ));
+    assert!(b.clear_blocks(&pool()).await.unwrap());
+    assert!(
+        !b.clear_blocks(&pool()).await.unwrap(),
+        "nothing left to clear"
+    );
+    assert!(
+        a.admit(&pool(), ONE, Timestamp::now())
+            .await
+            .unwrap()
+            .is_go()
+    );
 }
