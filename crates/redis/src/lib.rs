@@ -30,6 +30,7 @@ mod keys;
 mod options;
 mod reply;
 mod script;
+mod status;
 mod store;
 
 pub use options::{OnStoreError, RedisClock, RedisStoreOptions};

@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use imagegate_core::quota::{
-    Admission, Block, BlockReason, Cost, DimensionStatus, Exhausted, MemoryQuotaStore, PoolConfig,
-    PoolId, PoolStatus, QuotaStore, RateLimitSnapshot, Reservation, SharedPoolSuspicion, Usage,
-    zone_name,
+    Admission, Cost, Exhausted, MemoryQuotaStore, PoolConfig, PoolId, PoolStatus, QuotaStore,
+    RateLimitSnapshot, Reservation, SharedPoolSuspicion, Usage, zone_name,
 };
 use imagegate_core::{Dimension, Error, ErrorKind, Result, hints};
 use jiff::Timestamp;
@@ -572,83 +571,6 @@ impl RedisQuotaStore {
         Ok(fields)
     }
 
-    fn build_status(
-        &self,
-        config: &PoolConfig,
-        fields: &BTreeMap<String, String>,
-    ) -> Result<PoolStatus> {
-        let get = |k: &str| fields.get(k).map(String::as_str).unwrap_or("");
-        let at = opt_ts(get("now")).ok_or_else(|| malformed(&self.name, &[get("now").into()]))?;
-        let dimensions = Dimension::ALL
-            .into_iter()
-            .map(|d| {
-                let learned = opt_u64(get(&format!("l_{d}")));
-                let configured = config.limits.get(d);
-                let limit = learned.or(configured);
-                let used = if d.is_daily() {
-                    opt_u64(get("day_count")).unwrap_or(0)
-                } else {
-                    opt_u64(get(&format!("u_{d}"))).unwrap_or(0)
-                };
-                let resets_at = if d.is_daily() {
-                    opt_ts(get("day_end"))
-                } else {
-                    opt_ts(get(&format!("first_{d}")))
-                };
-                DimensionStatus {
-                    dimension: d,
-                    configured,
-                    learned,
-                    limit,
-                    learning: config.learning && limit.is_none(),
-                    used,
-                    remaining: limit.map(|l| l.saturating_sub(used)),
-                    resets_at,
-                }
-            })
-            .collect();
-        let billing = get("billing");
-        let daily = opt_ts(get("daily_until")).filter(|t| *t > at);
-        let wait = opt_ts(get("wait_until")).filter(|t| *t > at);
-        let blocked = if !billing.is_empty() {
-            Some(Block {
-                until: None,
-                reason: BlockReason::BillingRequired,
-                dimension: None,
-                advice: Some(billing.to_owned()),
-            })
-        } else if let Some(until) = daily {
-            Some(Block {
-                until: Some(until),
-                reason: BlockReason::DailyQuota,
-                dimension: opt_dim(get("daily_dim")),
-                advice: None,
-            })
-        } else {
-            wait.map(|until| Block {
-                until: Some(until),
-                reason: BlockReason::RetryDelay,
-                dimension: opt_dim(get("wait_dim")),
-                advice: None,
-            })
-        };
-        let shared = get("shared");
-        let shared_pool_suspected = if shared.is_empty() {
-            None
-        } else {
-            serde_json::from_str(shared).ok()
-        };
-        Ok(PoolStatus {
-            id: config.id.clone(),
-            models: config.models.clone(),
-            day_zone: zone_name(&config.day_zone),
-            at,
-            dimensions,
-            blocked,
-            shared_pool_suspected,
-        })
-    }
-
     /// Records a shared-pool suspicion, merged with the one already stored (counts add up,
     /// partners are united) by compare-and-set, so two instances' suspicions both count.
     async fn suspect(
@@ -931,7 +853,7 @@ impl QuotaStore for RedisQuotaStore {
         match self.status_fields(&config, now, false).await {
             Ok(fields) => {
                 self.rejoined();
-                self.build_status(&config, &fields)
+                crate::status::build(&self.name, &config, &fields)
             }
             Err(e) if self.options.on_store_error == OnStoreError::Local => {
                 let _ = self.failed(Trip::Other(e));
