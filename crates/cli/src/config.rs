@@ -80,6 +80,10 @@ pub(crate) struct Config {
     /// Where imagegate keeps quota state between runs (default: the XDG state directory).
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// Where quota state is shared (`[state]`): the state directory's file unless it names
+    /// a Redis server.
+    #[serde(default)]
+    pub state: Option<crate::state::StateConfig>,
     /// Where the configuration came from, for messages (not a key in the file).
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -237,17 +241,27 @@ fn conventional_env(mut figment: Figment) -> Figment {
 
 /// The top-level configuration keys an `IMAGEGATE_*` variable may set (`IMAGEGATE_STATE_DIR`,
 /// `IMAGEGATE_PROVIDERS__GEMINI__MODEL`, ...): the fields of [`Config`].
-const ENV_KEYS: [&str; 6] = [
+const ENV_KEYS: [&str; 7] = [
     "default_provider",
     "providers",
     "default_route",
     "routes",
     "prices",
     "state_dir",
+    "state",
 ];
 
-/// Variables with the prefix that are not configuration: the file's name and the log filter.
-const ENV_NOT_KEYS: [&str; 2] = ["CONFIG", "LOG"];
+/// Variables with the prefix that are not configuration: the file's name, the log filter, and
+/// the ones the project's own test suites read (the Python interpreter for the SDK suites, the
+/// switches that turn a skipped real-server test into a failure, the Redis benchmark address).
+const ENV_NOT_KEYS: [&str; 6] = [
+    "CONFIG",
+    "LOG",
+    "PYTHON",
+    "REQUIRE_PYTHON_SDKS",
+    "REQUIRE_REDIS",
+    "BENCH_REDIS",
+];
 
 /// The `IMAGEGATE_*` layer. A variable that names no configuration key (one a wrapper script
 /// set, say) is a warning naming it, not a failure of every command.

@@ -18,7 +18,7 @@ use imagegate_router::{
 use crate::config::{Config, ProviderConfig};
 use crate::failure::Failure;
 use crate::providers::{Selected, build, select};
-use crate::state::{open_store, pool_for};
+use crate::state::{open_redis, open_store, pool_for};
 
 /// Calls in flight when a route does not say.
 const DEFAULT_CONCURRENCY: usize = 4;
@@ -119,7 +119,11 @@ fn builder(config: &Config, budget: Budget) -> Result<(RouterBuilder, Option<Pat
         .prices(config.price_table())
         .budget(budget);
     let mut state_file = None;
-    if let Some(store) = open_store(config)? {
+    // `[state] store = "redis://..."` shares the quota across instances; otherwise the state
+    // file shares it across the processes of this machine.
+    if let Some(store) = open_redis(config)? {
+        builder = builder.store(Arc::new(store) as Arc<dyn QuotaStore>);
+    } else if let Some(store) = open_store(config)? {
         state_file = Some(store.path().to_path_buf());
         builder = builder.store(Arc::new(store) as Arc<dyn QuotaStore>);
     }

@@ -3,11 +3,17 @@
 //! Quota state (use in the current windows, learned limits, blocks) lives in one JSON file that
 //! every imagegate process shares through `FileQuotaStore`: `generate` counts what it sends and
 //! learns from every error, `quota` shows it. Without it each run would start blind.
+//!
+//! `[state] store = "redis://HOST:PORT/DB"` shares it through Redis instead, across processes
+//! on any number of machines (docs/scaling.md); the password comes from the environment
+//! variable `password_env` names, never from the file.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use imagegate_core::quota::{FileQuotaStore, PoolConfig, PoolId};
+use imagegate_redis::{OnStoreError, RedisQuotaStore, RedisStoreOptions};
+use serde::Deserialize;
 
 use crate::config::{Config, ProviderConfig};
 use crate::failure::Failure;
@@ -32,6 +38,60 @@ pub(crate) fn state_dir(config: &Config) -> Option<PathBuf> {
     from_env("XDG_STATE_HOME")
         .map(|d| d.join("imagegate"))
         .or_else(|| from_env("HOME").map(|h| h.join(".local/state/imagegate")))
+}
+
+/// `[state]`: where quota state is shared.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StateConfig {
+    /// `file` (the default: `quota.json` in the state directory), or `redis://HOST:PORT/DB`
+    /// (`rediss://` for TLS) to share the quota with every instance using that server.
+    #[serde(default)]
+    pub store: Option<String>,
+    /// The environment variable holding the Redis password (a password in `store` is refused).
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Prefix of every Redis key (default `imagegate`): deployments sharing one Redis apart.
+    #[serde(default)]
+    pub key_prefix: Option<String>,
+    /// `fail` (default: refuse to send without the shared quota) or `local` (fall back to this
+    /// process's own ledger while Redis is unreachable).
+    #[serde(default)]
+    pub on_store_error: Option<String>,
+}
+
+/// The Redis quota store `[state] store` names, or `None` for the file store.
+///
+/// # Errors
+/// [`Failure::Usage`] for an address that is not a Redis URL or carries a password, a
+/// password variable that is not set, or an unknown `on_store_error`.
+pub(crate) fn open_redis(config: &Config) -> Result<Option<RedisQuotaStore>, Failure> {
+    let Some(state) = &config.state else {
+        return Ok(None);
+    };
+    let url = match state.store.as_deref().map(str::trim) {
+        None | Some("file") => return Ok(None),
+        Some(url) => url,
+    };
+    let usage = |m: String| Failure::usage(format!("[state] store: {m}"));
+    let mut options = RedisStoreOptions::new(url);
+    if let Some(var) = &state.password_env {
+        let password = std::env::var(var)
+            .map_err(|_| usage(format!("password_env names `{var}`, which is not set")))?;
+        options = options.with_password(password);
+    }
+    if let Some(prefix) = &state.key_prefix {
+        options = options.with_key_prefix(prefix.clone());
+    }
+    if let Some(on) = &state.on_store_error {
+        let on: OnStoreError = on
+            .parse()
+            .map_err(|e: imagegate_core::Error| usage(e.message().to_owned()))?;
+        options = options.with_on_store_error(on);
+    }
+    RedisQuotaStore::new(options)
+        .map(Some)
+        .map_err(|e| usage(e.message().to_owned()))
 }
 
 /// Opens the shared quota state, or explains why it cannot.

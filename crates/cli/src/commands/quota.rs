@@ -5,14 +5,15 @@
 
 use std::collections::BTreeMap;
 
-use imagegate_core::quota::{PoolConfig, PoolId, render_table};
+use imagegate_core::quota::{PoolConfig, PoolId, PoolStatus, QuotaStore, render_table};
+use imagegate_redis::RedisQuotaStore;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::config::Config;
 use crate::failure::Failure;
 use crate::providers::PROVIDERS;
-use crate::state::{open_store, pools_of};
+use crate::state::{open_redis, open_store, pools_of};
 
 /// Arguments of `imagegate quota`.
 #[derive(Debug, clap::Args)]
@@ -67,6 +68,12 @@ pub(crate) fn run(config: &Config, args: &Args) -> Result<(), Failure> {
             }
         }
     }
+    if let Some(store) = open_redis(config)? {
+        let pools = pools.into_values().map(|(pool, _, _)| pool).collect();
+        return tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(shared(store, pools, args, now))
+        });
+    }
     let Some(store) = open_store(config)? else {
         return Err(Failure::usage(
             "no state directory: set HOME, IMAGEGATE_STATE_DIR or state_dir",
@@ -110,6 +117,39 @@ pub(crate) fn run(config: &Config, args: &Args) -> Result<(), Failure> {
     } else {
         print!("{}", render_table(&statuses, &TimeZone::system()));
         println!("(state: {})", store.path().display());
+    }
+    Ok(())
+}
+
+/// `imagegate quota` on the Redis store: the shared state every instance sees.
+async fn shared(
+    store: RedisQuotaStore,
+    pools: Vec<PoolConfig>,
+    args: &Args,
+    now: Timestamp,
+) -> Result<(), Failure> {
+    let failed = |e: imagegate_core::Error| Failure::usage(format!("quota state: {}", e.message()));
+    let ids: Vec<PoolId> = pools.iter().map(|p| p.id.clone()).collect();
+    for pool in pools {
+        store.configure(pool, now).await.map_err(failed)?;
+    }
+    if args.clear_blocks {
+        let mut cleared = 0;
+        for id in &ids {
+            if store.clear_blocks(id).await.map_err(failed)? {
+                cleared += 1;
+            }
+        }
+        eprintln!("imagegate: cleared {cleared} block(s) in {}", store.name());
+    }
+    let statuses: Vec<PoolStatus> = store.statuses(now).await.map_err(failed)?;
+    if args.json {
+        let text = serde_json::to_string(&serde_json::json!({ "pools": statuses }))
+            .map_err(|e| Failure::io(format!("cannot render JSON: {e}")))?;
+        println!("{text}");
+    } else {
+        print!("{}", render_table(&statuses, &TimeZone::system()));
+        println!("(state: {})", store.name());
     }
     Ok(())
 }
