@@ -49,6 +49,8 @@ enum Command {
     Quota(commands::quota::Args),
     /// Compare strategies over a quota scenario in simulated time.
     Simulate(commands::simulate::Args),
+    /// Serve a local Gemini and OpenRouter that enforce quota pools over HTTP.
+    Emulate(commands::emulate::Args),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +78,8 @@ fn main() -> ExitCode {
             }
             // Needs no configuration: the scenario file describes every upstream.
             Command::Simulate(args) => commands::simulate::run(&args),
+            // Needs no configuration: the file describes every pool and key.
+            Command::Emulate(args) => commands::emulate::run(&args).await,
         }
     });
     match outcome {

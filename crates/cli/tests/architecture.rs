@@ -1,5 +1,6 @@
 //! The crate boundaries of docs/architecture.md, read from `cargo metadata`:
-//! core and router know no provider; no provider knows another; nothing links OpenSSL.
+//! core and router know no provider; no provider knows another; the emulator knows only core
+//! and mock; nothing links OpenSSL.
 
 #![allow(clippy::expect_used)] // a failed expectation is a failed test
 
@@ -61,6 +62,21 @@ fn core_and_router_depend_on_no_provider_and_no_provider_on_another() {
         graph["imagegate-core"].is_empty(),
         "imagegate-core depends on no workspace crate: {:?}",
         graph["imagegate-core"]
+    );
+}
+
+#[test]
+fn the_emulator_serves_the_simulated_upstream_and_knows_no_real_provider() {
+    let graph = internal_dependencies();
+    let deps = graph
+        .get("imagegate-emulator")
+        .expect("the emulator is a workspace member");
+    let expected: BTreeSet<String> = ["imagegate-core", "imagegate-mock"]
+        .map(str::to_owned)
+        .into();
+    assert_eq!(
+        deps, &expected,
+        "the emulator depends on core and mock only (the real clients are dev-dependencies)"
     );
 }
 

@@ -2,6 +2,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod diagnose;
+pub(crate) mod emulate;
 pub(crate) mod generate;
 pub(crate) mod quota;
 pub(crate) mod simulate;

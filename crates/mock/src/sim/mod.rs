@@ -10,6 +10,11 @@
 //! quota; everything waits on an injected clock, so under tokio's paused time a simulated day
 //! runs in milliseconds.
 //!
+//! [`SimulatedUpstream::decide`] is the same decision without the waiting and the classifying:
+//! it hands back the raw wire answer (status, headers, body) or the latency of an admitted
+//! call, so the emulator (`imagegate-emulator`) can serve the truth over real HTTP;
+//! [`SimulatedUpstream::snapshot`] and [`SimulatedUpstream::reset`] back its statistics.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
@@ -53,8 +58,9 @@ mod pool;
 mod upstream;
 pub mod wire;
 
-pub use pool::{TruePool, Usage, Violation, Window};
+pub use pool::{InUse, TruePool, Usage, Violation, Window};
 pub use upstream::{
-    CallOutcome, CallRecord, Capacity, Classifier, Latency, SimulatedUpstream, UpstreamConfig,
+    CallOutcome, CallRecord, Capacity, Classifier, Decision, Latency, PoolCounters, PoolSnapshot,
+    SimulatedUpstream, UpstreamConfig, usage_of,
 };
 pub use wire::{UpstreamKind, WireAnswer};

@@ -89,6 +89,19 @@ pub struct Violation {
     pub available_at: Option<Timestamp>,
 }
 
+/// What a pool has admitted that still counts, per dimension, at one instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InUse {
+    /// Requests inside the current minute window (against RPM).
+    pub requests_this_minute: u64,
+    /// Images inside the current minute window (against IPM).
+    pub images_this_minute: u64,
+    /// Tokens inside the current minute window (against TPM).
+    pub tokens_this_minute: u64,
+    /// Requests admitted today, in the pool's day zone (against RPD).
+    pub requests_today: u64,
+}
+
 /// What one admitted request left behind in the per-minute windows.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
@@ -227,6 +240,18 @@ impl PoolState {
             limit,
             available_at,
         })
+    }
+
+    /// What counts against each dimension at `now`: the admitted requests, images and tokens
+    /// still inside the minute window, and the requests admitted today.
+    pub(crate) fn in_use(&mut self, now: Timestamp) -> InUse {
+        self.evict(now);
+        InUse {
+            requests_this_minute: self.minute.len() as u64,
+            images_this_minute: self.minute.iter().map(|e| e.images).sum(),
+            tokens_this_minute: self.minute.iter().map(|e| e.tokens).sum(),
+            requests_today: self.used_today(now),
+        }
     }
 
     /// Counts an admitted request.

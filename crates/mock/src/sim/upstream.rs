@@ -12,7 +12,9 @@ use imagegate_core::{
 };
 use jiff::Timestamp;
 
-use super::pool::{PoolState, TruePool, Usage, available_at};
+use imagegate_core::Dimension;
+
+use super::pool::{InUse, PoolState, TruePool, Usage, available_at};
 use super::wire::{self, UpstreamKind, WireAnswer};
 use crate::render::{Fingerprint, render_png};
 use crate::response::{self, Call, Identity, OUTPUT_TOKENS_PER_IMAGE};
@@ -111,11 +113,87 @@ pub enum Capacity {
     Never,
 }
 
+/// How many calls a pool has seen, by how they ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolCounters {
+    /// Every call that reached the pool's decision.
+    pub requests: u64,
+    /// Admitted and counted against the pool.
+    pub admitted: u64,
+    /// Refused with a 429 because a quota was full.
+    pub rate_limited: u64,
+    /// Refused because the pool has a limit of 0 (Gemini's limit-0 429, OpenRouter's 402).
+    pub unentitled: u64,
+    /// Refused with a 503 overload.
+    pub overloaded: u64,
+}
+
+impl PoolCounters {
+    fn count(&mut self, outcome: CallOutcome) {
+        self.requests += 1;
+        match outcome {
+            CallOutcome::Served => self.admitted += 1,
+            CallOutcome::RateLimited => self.rate_limited += 1,
+            CallOutcome::Unentitled => self.unentitled += 1,
+            CallOutcome::Overloaded => self.overloaded += 1,
+            CallOutcome::NotFound => {}
+        }
+    }
+}
+
+/// One pool of an upstream at one instant: its configuration, what counts against it now, and
+/// how many calls it has seen. Taken under the same lock as admission, so the numbers of one
+/// snapshot always agree with each other.
+#[derive(Clone, Debug)]
+pub struct PoolSnapshot {
+    /// The pool as configured.
+    pub pool: TruePool,
+    /// What counts against each dimension now.
+    pub in_use: InUse,
+    /// The calls it has seen since the start or the last [`SimulatedUpstream::reset`].
+    pub counters: PoolCounters,
+}
+
+/// What the upstream decided about one call, at its arrival.
+#[derive(Clone, Debug)]
+pub enum Decision {
+    /// Admitted and counted against its pool: the answer is an image after `latency`.
+    Serve {
+        /// How long the image takes (drawn from the configured range).
+        latency: Duration,
+    },
+    /// Refused, counting nothing: the answer is `answer`, after the configured reject latency.
+    Reject {
+        /// Why.
+        outcome: CallOutcome,
+        /// The full dimensions that refused it, in [`Dimension::ALL`] order (empty for an
+        /// overload or an unknown model).
+        refused_by: Vec<Dimension>,
+        /// The service's wire answer: status, headers and body exactly as it sends them.
+        answer: WireAnswer,
+    },
+}
+
 #[derive(Debug)]
 struct State {
     pools: Vec<PoolState>,
+    counters: Vec<PoolCounters>,
     rng: fastrand::Rng,
     calls: Vec<CallRecord>,
+    /// Calls decided so far (also when `calls` is not kept): numbers the request ids.
+    decided: u64,
+}
+
+impl State {
+    fn fresh(config: &UpstreamConfig) -> Self {
+        State {
+            pools: config.pools.iter().cloned().map(PoolState::new).collect(),
+            counters: vec![PoolCounters::default(); config.pools.len()],
+            rng: fastrand::Rng::with_seed(config.seed),
+            calls: Vec::new(),
+            decided: 0,
+        }
+    }
 }
 
 /// A provider x project that enforces the true pools of a scenario.
@@ -132,6 +210,7 @@ pub struct SimulatedUpstream {
     classifier: Classifier,
     state: Mutex<State>,
     image: OnceLock<Image>,
+    keep_calls: bool,
 }
 
 impl std::fmt::Debug for SimulatedUpstream {
@@ -144,8 +223,9 @@ impl std::fmt::Debug for SimulatedUpstream {
     }
 }
 
-/// Tokens a request counts for: the prompt (four characters a token) plus each image's output.
-fn usage_of(request: &GenerateRequest) -> Usage {
+/// What `request` counts for against a pool: its images, and its tokens (the prompt at four
+/// characters a token, plus each image's output tokens).
+pub fn usage_of(request: &GenerateRequest) -> Usage {
     let usage = response::usage(request, request.count as usize, OUTPUT_TOKENS_PER_IMAGE);
     Usage {
         images: u64::from(request.count),
@@ -153,27 +233,62 @@ fn usage_of(request: &GenerateRequest) -> Usage {
     }
 }
 
-enum Decision {
-    Serve(Duration),
-    Reject(WireAnswer),
-}
-
 impl SimulatedUpstream {
     /// An upstream for `config`, waiting on `clock`, classifying its answers with `classifier`.
     pub fn new(config: UpstreamConfig, clock: Arc<dyn Clock>, classifier: Classifier) -> Self {
-        let pools = config.pools.iter().cloned().map(PoolState::new).collect();
-        let rng = fastrand::Rng::with_seed(config.seed);
+        let state = State::fresh(&config);
         SimulatedUpstream {
             config,
             clock,
             classifier,
-            state: Mutex::new(State {
-                pools,
-                rng,
-                calls: Vec::new(),
-            }),
+            state: Mutex::new(state),
             image: OnceLock::new(),
+            keep_calls: true,
         }
+    }
+
+    /// Stops recording every call in [`calls`](Self::calls): a long-running server (the
+    /// emulator) keeps its own bounded log instead of a list that grows with every request.
+    #[must_use]
+    pub fn without_call_records(mut self) -> Self {
+        self.keep_calls = false;
+        self
+    }
+
+    /// Every pool at this instant, in configuration order.
+    pub fn snapshot(&self) -> Vec<PoolSnapshot> {
+        let now = self.clock.now();
+        let mut state = self.lock();
+        let state = &mut *state;
+        state
+            .pools
+            .iter_mut()
+            .zip(&state.counters)
+            .map(|(pool, counters)| PoolSnapshot {
+                pool: pool.pool.clone(),
+                in_use: pool.in_use(now),
+                counters: *counters,
+            })
+            .collect()
+    }
+
+    /// Forgets everything admitted and counted: empty windows, a fresh day, zero counters, no
+    /// recorded calls, and the latency and overload draws started again from the seed.
+    pub fn reset(&self) {
+        *self.lock() = State::fresh(&self.config);
+    }
+
+    /// The index (in configuration order) of the pool `model` draws on.
+    pub fn pool_of(&self, model: &str) -> Option<usize> {
+        self.pool_index(model)
+    }
+
+    /// Decides a call for `model` now, atomically with every other call to this upstream:
+    /// checks the model's pool, counts the call against it when admitted, draws the overload
+    /// and the latency, and records it. The caller answers with what it returns (the image
+    /// after `latency`, or the wire answer after the reject latency); nothing is slept here.
+    pub fn decide(&self, model: &str, request: &GenerateRequest) -> Decision {
+        self.decide_at(model, request, self.clock.now())
     }
 
     /// The configuration.
@@ -242,22 +357,36 @@ impl SimulatedUpstream {
     }
 
     /// Decides the call at its arrival and records it.
-    fn decide(&self, model: &str, request: &GenerateRequest, now: Timestamp) -> Decision {
+    fn decide_at(&self, model: &str, request: &GenerateRequest, now: Timestamp) -> Decision {
         let kind = self.config.kind;
+        let keep_calls = self.keep_calls;
         let mut state = self.lock();
-        let call_number = state.calls.len();
+        let call_number = state.decided;
+        state.decided += 1;
+        let pool = self.pool_index(model);
         let record = |state: &mut State, outcome, status: u16| {
-            state.calls.push(CallRecord {
-                at: now,
-                model: model.to_owned(),
-                images: request.count,
-                outcome,
-                status,
-            });
+            if let Some(index) = pool
+                && let Some(counters) = state.counters.get_mut(index)
+            {
+                counters.count(outcome);
+            }
+            if keep_calls {
+                state.calls.push(CallRecord {
+                    at: now,
+                    model: model.to_owned(),
+                    images: request.count,
+                    outcome,
+                    status,
+                });
+            }
         };
-        let Some(index) = self.pool_index(model) else {
+        let Some(index) = pool else {
             record(&mut state, CallOutcome::NotFound, 404);
-            return Decision::Reject(wire::model_not_found(kind, model));
+            return Decision::Reject {
+                outcome: CallOutcome::NotFound,
+                refused_by: Vec::new(),
+                answer: wire::model_not_found(kind, model),
+            };
         };
         let usage = usage_of(request);
         let violations = state.pools[index].check(now, usage);
@@ -276,17 +405,25 @@ impl SimulatedUpstream {
                 CallOutcome::RateLimited
             };
             record(&mut state, outcome, answer.status.as_u16());
-            return Decision::Reject(answer);
+            return Decision::Reject {
+                outcome,
+                refused_by: violations.iter().map(|v| v.dimension).collect(),
+                answer,
+            };
         }
         if self.config.overload_rate > 0.0 && state.rng.f64() < self.config.overload_rate {
             let answer = wire::overloaded(kind);
             record(&mut state, CallOutcome::Overloaded, answer.status.as_u16());
-            return Decision::Reject(answer);
+            return Decision::Reject {
+                outcome: CallOutcome::Overloaded,
+                refused_by: Vec::new(),
+                answer,
+            };
         }
         state.pools[index].admit(now, usage);
         let latency = self.config.latency.draw(&mut state.rng);
         record(&mut state, CallOutcome::Served, 200);
-        Decision::Serve(latency)
+        Decision::Serve { latency }
     }
 
     fn tiny_image(&self) -> Result<Image> {
@@ -333,8 +470,8 @@ impl ImageProvider for SimulatedUpstream {
         // Decided synchronously on the first poll: a caller that checked `capacity` and then
         // calls `generate` without awaiting in between cannot be overtaken.
         let started_at = self.clock.now();
-        match self.decide(&model, request, started_at) {
-            Decision::Reject(answer) => {
+        match self.decide_at(&model, request, started_at) {
+            Decision::Reject { answer, .. } => {
                 self.clock.sleep(self.config.reject_latency).await;
                 let error = (self.classifier)(
                     answer.status,
@@ -344,7 +481,7 @@ impl ImageProvider for SimulatedUpstream {
                 );
                 Err(who.stamp(error))
             }
-            Decision::Serve(latency) => {
+            Decision::Serve { latency } => {
                 self.clock.sleep(latency).await;
                 let image = self.tiny_image()?;
                 let call = Call {
@@ -484,6 +621,67 @@ mod tests {
                 assert_eq!(secs, 0.5);
             }
         }
+    }
+
+    #[tokio::test]
+    async fn decide_gives_the_raw_wire_answer_and_snapshots_agree_with_it() {
+        let clock = clock();
+        let limits = Limits {
+            rpm: Some(1),
+            ..Limits::NONE
+        };
+        let up = upstream(limits, 0.0, clock.clone()).without_call_records();
+        let request = GenerateRequest::new("x").with_model("a");
+        assert!(
+            matches!(up.decide("a", &request), Decision::Serve { latency } if latency >= Duration::from_secs(8))
+        );
+        let Decision::Reject {
+            outcome,
+            refused_by,
+            answer,
+        } = up.decide("b", &request)
+        else {
+            panic!("the pool of a and b is full");
+        };
+        assert_eq!(outcome, CallOutcome::RateLimited);
+        assert_eq!(refused_by, [Dimension::Rpm]);
+        assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+        let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED");
+        assert!(matches!(
+            up.decide("nope", &request),
+            Decision::Reject {
+                outcome: CallOutcome::NotFound,
+                ..
+            }
+        ));
+        let snapshot = up.snapshot();
+        assert_eq!(snapshot.len(), 1);
+        assert_eq!(snapshot[0].in_use.requests_this_minute, 1);
+        assert_eq!(snapshot[0].in_use.requests_today, 1);
+        assert_eq!(snapshot[0].in_use.images_this_minute, 1);
+        assert_eq!(
+            snapshot[0].counters,
+            PoolCounters {
+                requests: 2,
+                admitted: 1,
+                rate_limited: 1,
+                ..PoolCounters::default()
+            }
+        );
+        assert!(
+            up.calls().is_empty(),
+            "calls are not kept when asked not to"
+        );
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(up.snapshot()[0].in_use.requests_this_minute, 0);
+        assert_eq!(up.snapshot()[0].in_use.requests_today, 1);
+        up.reset();
+        let after = &up.snapshot()[0];
+        assert_eq!(
+            (after.in_use, after.counters),
+            (InUse::default(), PoolCounters::default())
+        );
     }
 
     #[tokio::test]

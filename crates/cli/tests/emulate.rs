@@ -1,0 +1,151 @@
+//! `imagegate emulate` as a user runs it: the first line names the port, `imagegate generate
+//! --provider gemini` pointed at it writes the emulator's PNG, the pools hold, and SIGTERM or
+//! SIGINT stop it with exit 0.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed unwrap is a failed test
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::{decode_png, imagegate, stderr};
+use imagegate_core::GenerateRequest;
+use serde_json::Value;
+
+const KEY: &str = "emulator-cli-credential";
+const MODEL: &str = "gemini-2.5-flash-image";
+const PROMPT: &str = "A watercolor lighthouse at dawn";
+
+const CONFIG: &str = r#"
+[upstream]
+latency = "0s"
+reject_latency = "0s"
+
+[[upstream.pool]]
+provider = "gemini"
+project = "proj-a"
+models = ["gemini-2.5-flash-image"]
+rpm = 1
+
+[[upstream.key]]
+provider = "gemini"
+project = "proj-a"
+key = "emulator-cli-credential"
+"#;
+
+/// Starts `imagegate emulate` on a free port and returns it with its URL (from the first
+/// line of its output).
+fn emulate(dir: &Path, config: &str) -> (Child, String) {
+    std::fs::write(dir.join("emulate.toml"), config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imagegate"))
+        .args(["emulate", "emulate.toml"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .strip_suffix('\n')
+        .and_then(|l| l.strip_prefix("listening on "))
+        .unwrap_or_else(|| panic!("the first line was {line:?}"))
+        .to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    (child, url)
+}
+
+/// `GET path` over a plain socket: the response body.
+fn get(url: &str, path: &str) -> String {
+    let host = url.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}
+
+fn stop(mut child: Child, signal: &str) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
+    assert!(sent.success());
+    child.wait().unwrap()
+}
+
+fn generate(dir: &Path, url: &str, out: &str) -> std::process::Output {
+    let mut cmd = imagegate(dir);
+    cmd.env("GEMINI_API_KEY", KEY)
+        .env("GEMINI_BASE_URL", url)
+        .args(["generate", PROMPT, "--provider", "gemini", "-o", out]);
+    cmd.output().unwrap()
+}
+
+#[test]
+fn generate_against_the_emulator_writes_its_png_and_sigterm_stops_it_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, url) = emulate(dir.path(), CONFIG);
+
+    let output = generate(dir.path(), &url, "out.png");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let written = std::fs::read(dir.path().join("out.png")).unwrap();
+    let (width, height, _) = decode_png(&written);
+    assert_eq!((width, height), (1024, 1024));
+    // Byte for byte the mock renderer's picture of this prompt on this model.
+    let expected =
+        imagegate_mock::render::render_image(MODEL, &GenerateRequest::new(PROMPT), 0).unwrap();
+    assert_eq!(written, expected.bytes.to_vec());
+
+    // RPM 1: the second call in the minute is refused with the quota named.
+    let output = generate(dir.path(), &url, "second.png");
+    assert!(!output.status.success());
+    assert!(!dir.path().join("second.png").exists());
+
+    let stats: Value = serde_json::from_str(&get(&url, "/emulator/stats")).unwrap();
+    assert_eq!(stats["pools"][0]["counters"]["admitted"], 1, "{stats}");
+    assert!(
+        stats["pools"][0]["counters"]["rate_limited"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{stats}"
+    );
+
+    let status = stop(child, "-TERM");
+    assert_eq!(status.code(), Some(0), "SIGTERM is a clean stop");
+}
+
+#[test]
+fn sigint_stops_it_with_exit_zero_and_a_bad_config_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, _url) = emulate(dir.path(), CONFIG);
+    assert_eq!(stop(child, "-INT").code(), Some(0));
+
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        CONFIG.replace("project = \"proj-a\"\nkey", "project = \"proj-z\"\nkey"),
+    )
+    .unwrap();
+    let output = imagegate(dir.path())
+        .args(["emulate", "bad.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("upstream.key[0].project"), "{message}");
+    assert!(
+        output.stdout.is_empty(),
+        "nothing listens, so no listening line"
+    );
+}

@@ -1,0 +1,468 @@
+//! The emulator's configuration: a TOML file whose `[upstream]` table has the schema of a
+//! simulator scenario's (docs/simulate.md), so a scenario file works as is, plus optional
+//! `[[upstream.key]]` entries saying which key belongs to which project. Every other table of
+//! the file (`[workload]`, `[client]`, ...) is ignored; a top-level `seed` is used when present.
+//!
+//! Read in two steps, like a scenario: serde checks the shape (unknown keys inside `[upstream]`,
+//! wrong types, with the line), then [`EmulatorConfig::from_raw`] checks the meaning
+//! (durations, rates, that every key names a project), each error naming the file, the key and
+//! what was expected.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use imagegate_core::Limits;
+use imagegate_core::quota::PoolConfig;
+use imagegate_mock::sim::{Latency, TruePool, UpstreamKind, Window};
+use serde::Deserialize;
+
+/// The time a rejection takes to arrive when `reject_latency` is not set: the simulator's
+/// default, so a scenario behaves the same in both.
+pub const DEFAULT_REJECT_LATENCY: Duration = Duration::from_millis(500);
+
+/// A configuration file that could not be used: which file, which key, what was expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// The key (`upstream.key[1].project`), or the line for a syntax error.
+    pub key: String,
+    /// What was expected, and what was found.
+    pub expected: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: `{}`: {}",
+            self.file.display(),
+            self.key,
+            self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// One true pool, and whose it is.
+#[derive(Clone, Debug)]
+pub struct PoolEntry {
+    /// Whose wire shapes and day zone.
+    pub kind: UpstreamKind,
+    /// The project (Gemini) or account (OpenRouter).
+    pub project: String,
+    /// The pool, as the emulator enforces it.
+    pub pool: TruePool,
+}
+
+/// One API key and the project it belongs to.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyEntry {
+    /// Which provider's key.
+    pub kind: UpstreamKind,
+    /// The project it draws on (keys of one project share its pools).
+    pub project: String,
+    /// The key itself (any string; never printed by `Debug`).
+    pub key: String,
+}
+
+impl fmt::Debug for KeyEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyEntry")
+            .field("kind", &self.kind)
+            .field("project", &self.project)
+            .field("key", &"***")
+            .finish()
+    }
+}
+
+/// Everything the emulator serves.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    /// The seed of the latency and overload draws (0 when the file has none).
+    pub seed: u64,
+    /// How long an image takes.
+    pub latency: Latency,
+    /// How long a rejection (429, 402, 404, 503) takes to arrive.
+    pub reject_latency: Duration,
+    /// The share of admissible requests answered 503.
+    pub overload_rate: f64,
+    /// The true pools, in file order.
+    pub pools: Vec<PoolEntry>,
+    /// The keys; a provider with none accepts any non-empty key for its first project.
+    pub keys: Vec<KeyEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawFile {
+    seed: Option<u64>,
+    upstream: Option<RawUpstream>,
+}
+
+fn zero() -> String {
+    "0s".to_owned()
+}
+
+fn sliding() -> String {
+    "sliding".to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    #[serde(default = "zero")]
+    latency: String,
+    #[serde(default)]
+    overload_rate: f64,
+    #[serde(default = "sliding")]
+    window: String,
+    #[serde(default)]
+    reject_latency: Option<String>,
+    #[serde(default)]
+    pool: Vec<RawPool>,
+    #[serde(default)]
+    key: Vec<RawKey>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPool {
+    provider: String,
+    project: String,
+    models: Vec<String>,
+    rpm: Option<u64>,
+    rpd: Option<u64>,
+    ipm: Option<u64>,
+    tpm: Option<u64>,
+    window: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    provider: String,
+    project: String,
+    key: String,
+}
+
+impl fmt::Debug for RawKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawKey")
+            .field("provider", &self.provider)
+            .field("project", &self.project)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Checker<'a> {
+    file: &'a Path,
+}
+
+impl Checker<'_> {
+    fn err(&self, key: impl Into<String>, expected: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_owned(),
+            key: key.into(),
+            expected: expected.into(),
+        }
+    }
+
+    fn duration(&self, key: &str, text: &str) -> Result<Duration, ConfigError> {
+        humantime::parse_duration(text.trim()).map_err(|e| {
+            self.err(
+                key,
+                format!("expected a duration such as \"20s\" or \"500ms\", found \"{text}\" ({e})"),
+            )
+        })
+    }
+
+    fn kind(&self, key: &str, text: &str) -> Result<UpstreamKind, ConfigError> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "gemini" => Ok(UpstreamKind::Gemini),
+            "openrouter" => Ok(UpstreamKind::OpenRouter),
+            _ => Err(self.err(
+                key,
+                format!("expected \"gemini\" or \"openrouter\", found \"{text}\""),
+            )),
+        }
+    }
+
+    fn window(&self, key: &str, text: &str) -> Result<Window, ConfigError> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "sliding" => Ok(Window::Sliding),
+            "fixed" => Ok(Window::Fixed),
+            _ => Err(self.err(
+                key,
+                format!("expected \"sliding\" or \"fixed\", found \"{text}\""),
+            )),
+        }
+    }
+
+    fn latency(&self, key: &str, text: &str) -> Result<Latency, ConfigError> {
+        match text.split_once("..") {
+            Some((lo, hi)) => {
+                let min = self.duration(key, lo)?;
+                let max = self.duration(key, hi)?;
+                if min > max {
+                    return Err(self.err(
+                        key,
+                        format!("expected a range low..high with low <= high, found \"{text}\""),
+                    ));
+                }
+                Ok(Latency { min, max })
+            }
+            None => Ok(Latency::fixed(self.duration(key, text)?)),
+        }
+    }
+}
+
+impl EmulatorConfig {
+    /// Reads and checks a configuration (or scenario) file.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file, the key and what was expected.
+    pub fn load(path: &Path) -> Result<EmulatorConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            key: "(file)".to_owned(),
+            expected: format!("expected a readable TOML file ({e})"),
+        })?;
+        EmulatorConfig::parse(path, &text)
+    }
+
+    /// Parses and checks configuration `text`; `file` only names it in errors.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file, the key and what was expected.
+    pub fn parse(file: &Path, text: &str) -> Result<EmulatorConfig, ConfigError> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|span| {
+                    let before = text.get(..span.start.min(text.len())).unwrap_or_default();
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                    (line, column)
+                })
+                .unwrap_or((0, 0));
+            let snippet = text
+                .lines()
+                .nth(line.saturating_sub(1))
+                .unwrap_or_default()
+                .trim();
+            ConfigError {
+                file: file.to_owned(),
+                key: format!("line {line}, column {column}: {snippet}"),
+                expected: e.message().trim().to_owned(),
+            }
+        })?;
+        EmulatorConfig::from_raw(file, raw)
+    }
+
+    fn from_raw(file: &Path, raw: RawFile) -> Result<EmulatorConfig, ConfigError> {
+        let c = Checker { file };
+        let Some(u) = raw.upstream else {
+            return Err(c.err(
+                "upstream",
+                "expected an [upstream] table with at least one [[upstream.pool]]",
+            ));
+        };
+        if !(0.0..1.0).contains(&u.overload_rate) {
+            return Err(c.err(
+                "upstream.overload_rate",
+                format!(
+                    "expected a share in 0.0..1.0 (e.g. 0.02), found {}",
+                    u.overload_rate
+                ),
+            ));
+        }
+        let window = c.window("upstream.window", &u.window)?;
+        if u.pool.is_empty() {
+            return Err(c.err("upstream.pool", "expected at least one [[upstream.pool]]"));
+        }
+        let mut pools = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (i, p) in u.pool.into_iter().enumerate() {
+            let key = |k: &str| format!("upstream.pool[{i}].{k}");
+            let kind = c.kind(&key("provider"), &p.provider)?;
+            if p.project.trim().is_empty() {
+                return Err(c.err(key("project"), "expected a project name, found \"\""));
+            }
+            if p.models.is_empty() {
+                return Err(c.err(key("models"), "expected at least one model"));
+            }
+            for model in &p.models {
+                if model.trim().is_empty() {
+                    return Err(c.err(key("models"), "expected model names, found \"\""));
+                }
+                if !seen.insert((kind, p.project.clone(), model.clone())) {
+                    return Err(c.err(
+                        key("models"),
+                        format!(
+                            "expected each model in one pool per project, found `{model}` of {}/{} twice",
+                            kind.as_str(),
+                            p.project
+                        ),
+                    ));
+                }
+            }
+            let pool_window = match &p.window {
+                Some(text) => c.window(&key("window"), text)?,
+                None => window,
+            };
+            let limits = Limits {
+                rpm: p.rpm,
+                rpd: p.rpd,
+                tpm: p.tpm,
+                ipm: p.ipm,
+            };
+            let zone = PoolConfig::default_zone_for(kind.as_str());
+            pools.push(PoolEntry {
+                kind,
+                project: p.project,
+                pool: TruePool::new(p.models, limits, zone).with_window(pool_window),
+            });
+        }
+        let projects: BTreeSet<(UpstreamKind, &str)> =
+            pools.iter().map(|p| (p.kind, p.project.as_str())).collect();
+        let mut keys = Vec::new();
+        let mut owners: BTreeMap<(UpstreamKind, String), String> = BTreeMap::new();
+        for (i, k) in u.key.into_iter().enumerate() {
+            let key = |name: &str| format!("upstream.key[{i}].{name}");
+            let kind = c.kind(&key("provider"), &k.provider)?;
+            if k.key.trim().is_empty() {
+                return Err(c.err(key("key"), "expected a non-empty key"));
+            }
+            if !projects.contains(&(kind, k.project.as_str())) {
+                return Err(c.err(
+                    key("project"),
+                    format!(
+                        "expected the project of an [[upstream.pool]] of {}, found `{}`",
+                        kind.as_str(),
+                        k.project
+                    ),
+                ));
+            }
+            match owners.get(&(kind, k.key.clone())) {
+                Some(owner) if *owner != k.project => {
+                    return Err(c.err(
+                        key("key"),
+                        format!(
+                            "expected each key in one project, found it in `{owner}` and `{}`",
+                            k.project
+                        ),
+                    ));
+                }
+                Some(_) => continue,
+                None => {
+                    owners.insert((kind, k.key.clone()), k.project.clone());
+                }
+            }
+            keys.push(KeyEntry {
+                kind,
+                project: k.project,
+                key: k.key,
+            });
+        }
+        Ok(EmulatorConfig {
+            seed: raw.seed.unwrap_or(0),
+            latency: c.latency("upstream.latency", &u.latency)?,
+            reject_latency: match &u.reject_latency {
+                Some(text) => c.duration("upstream.reject_latency", text)?,
+                None => DEFAULT_REJECT_LATENCY,
+            },
+            overload_rate: u.overload_rate,
+            pools,
+            keys,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "ignored: the scenario's other tables do not matter"
+seed = 7
+[workload]
+jobs = 10
+[upstream]
+latency = "0s"
+reject_latency = "0s"
+[[upstream.pool]]
+provider = "gemini"
+project = "proj-a"
+models = ["m1", "m2"]
+rpm = 10
+[[upstream.pool]]
+provider = "openrouter"
+project = "acct"
+models = ["google/m"]
+rpd = 0
+[[upstream.key]]
+provider = "gemini"
+project = "proj-a"
+key = "key-one"
+[client]
+concurrency = 4
+"#;
+
+    fn parse(text: &str) -> Result<EmulatorConfig, ConfigError> {
+        EmulatorConfig::parse(Path::new("e.toml"), text)
+    }
+
+    #[test]
+    fn reads_the_upstream_and_keys_and_ignores_the_rest() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.seed, 7);
+        assert_eq!(c.pools.len(), 2);
+        assert_eq!(c.pools[0].pool.limits.rpm, Some(10));
+        assert_eq!(c.pools[1].kind, UpstreamKind::OpenRouter);
+        assert_eq!(c.pools[1].pool.day_zone.iana_name(), Some("UTC"));
+        assert_eq!(c.keys.len(), 1);
+        assert_eq!(c.reject_latency, Duration::ZERO);
+        assert!(!format!("{c:?}").contains("key-one"), "Debug hides keys");
+    }
+
+    #[test]
+    fn every_shipped_scenario_is_a_valid_configuration() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/scenarios");
+        let mut read = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                EmulatorConfig::load(&path).unwrap();
+                read += 1;
+            }
+        }
+        assert!(read >= 6, "found {read} scenarios in {}", dir.display());
+    }
+
+    #[test]
+    fn errors_name_file_key_and_expectation() {
+        let e = parse(&GOOD.replace("project = \"proj-a\"\nkey", "project = \"proj-z\"\nkey"))
+            .unwrap_err();
+        assert_eq!(e.key, "upstream.key[0].project");
+        assert!(
+            e.to_string()
+                .starts_with("e.toml: `upstream.key[0].project`")
+        );
+        let e = parse(&GOOD.replace("\"0s\"\nreject", "\"soon\"\nreject")).unwrap_err();
+        assert_eq!(e.key, "upstream.latency");
+        let e = parse(&GOOD.replace("rpm = 10", "rmp = 10")).unwrap_err();
+        assert!(e.expected.contains("unknown field `rmp`"), "{e}");
+        let e = parse(&GOOD.replace("key = \"key-one\"", "key = \"\"")).unwrap_err();
+        assert_eq!(e.key, "upstream.key[0].key");
+        let e = parse("seed = 1").unwrap_err();
+        assert_eq!(e.key, "upstream");
+        let dup = format!(
+            "{GOOD}\n[[upstream.key]]\nprovider = \"gemini\"\nproject = \"proj-b\"\nkey = \"key-one\"\n[[upstream.pool]]\nprovider = \"gemini\"\nproject = \"proj-b\"\nmodels = [\"m1\"]\n"
+        );
+        let e = parse(&dup).unwrap_err();
+        assert!(e.expected.contains("one project"), "{e}");
+    }
+}
