@@ -129,14 +129,16 @@ impl Call {
         }
         self.check_budget(client)?;
         let Ok(_permit) = shared.queue.clone().try_acquire_owned() else {
-            return Err(Failure::new(
+            let mut failure = Failure::new(
                 FailureKind::QueueFull,
                 format!(
                     "the gateway already holds {} requests (server.max_queue); try again shortly",
                     shared.config.max_queue
                 ),
             )
-            .retry_after(QUEUE_RETRY));
+            .retry_after(QUEUE_RETRY);
+            failure.quota.quota_value = u64::try_from(shared.config.max_queue).ok();
+            return Err(failure);
         };
         shared.observe.queue_depth(shared.held());
         let wait = deadline::max_wait(headers, shared.config.max_wait)

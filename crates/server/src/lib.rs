@@ -35,6 +35,8 @@ mod config;
 mod deadline;
 mod failure;
 mod files;
+#[cfg(test)]
+mod fuzz;
 mod gemini;
 mod handle;
 mod keys;

@@ -9,7 +9,12 @@ use common::{b64, png_size, settings, stack, tiny_png};
 use serde_json::{Value, json};
 
 async fn post(url: &str, body: &Value) -> reqwest::Response {
-    reqwest::Client::new().post(url).json(body).send().await.unwrap()
+    reqwest::Client::new()
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -27,7 +32,10 @@ async fn openai_generations_answer_b64_json_and_urls_the_gateway_serves() {
     let data = body["data"].as_array().unwrap();
     assert_eq!(data.len(), 2, "{body}");
     for item in data {
-        assert_eq!(png_size(&b64(item["b64_json"].as_str().unwrap())), (1024, 682));
+        assert_eq!(
+            png_size(&b64(item["b64_json"].as_str().unwrap())),
+            (1024, 682)
+        );
     }
     assert_eq!(body["output_format"], "png");
     assert_eq!(body["size"], "1024x682");
@@ -40,12 +48,17 @@ async fn openai_generations_answer_b64_json_and_urls_the_gateway_serves() {
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     let url = body["data"][0]["url"].as_str().unwrap();
-    assert!(url.starts_with(&format!("{}/v1/images/files/", s.url)), "{url}");
+    assert!(
+        url.starts_with(&format!("{}/v1/images/files/", s.url)),
+        "{url}"
+    );
     let image = reqwest::get(url).await.unwrap();
     assert_eq!(image.status(), 200);
     assert_eq!(image.headers()["content-type"], "image/png");
     assert_eq!(png_size(&image.bytes().await.unwrap()), (1024, 1024));
-    let missing = reqwest::get(format!("{}/v1/images/files/{}", s.url, "0".repeat(32))).await.unwrap();
+    let missing = reqwest::get(format!("{}/v1/images/files/{}", s.url, "0".repeat(32)))
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
     s.stop().await;
 }
@@ -58,34 +71,65 @@ async fn openai_edits_take_two_images_and_refuse_a_mask_or_a_non_image() {
         reqwest::multipart::Form::new()
             .text("model", "gpt-image-1")
             .text("prompt", "put them side by side")
-            .part("image[]", reqwest::multipart::Part::bytes(png.clone()).file_name("a.png").mime_str("image/png").unwrap())
-            .part("image[]", reqwest::multipart::Part::bytes(png.clone()).file_name("b.png").mime_str("image/png").unwrap())
+            .part(
+                "image[]",
+                reqwest::multipart::Part::bytes(png.clone())
+                    .file_name("a.png")
+                    .mime_str("image/png")
+                    .unwrap(),
+            )
+            .part(
+                "image[]",
+                reqwest::multipart::Part::bytes(png.clone())
+                    .file_name("b.png")
+                    .mime_str("image/png")
+                    .unwrap(),
+            )
     };
     let url = format!("{}/v1/images/edits", s.url);
     let client = reqwest::Client::new();
     let r = client.post(&url).multipart(form()).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
-    assert_eq!(png_size(&b64(body["data"][0]["b64_json"].as_str().unwrap())).0, 1024);
+    assert_eq!(
+        png_size(&b64(body["data"][0]["b64_json"].as_str().unwrap())).0,
+        1024
+    );
     let log = s.emulator.stats();
     assert!(log.totals.admitted >= 1, "{log:?}");
 
-    let with_mask = form().part("mask", reqwest::multipart::Part::bytes(png.clone()).file_name("m.png"));
+    let with_mask = form().part(
+        "mask",
+        reqwest::multipart::Part::bytes(png.clone()).file_name("m.png"),
+    );
     let r = client.post(&url).multipart(with_mask).send().await.unwrap();
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["param"], "mask", "{body}");
 
-    let junk = reqwest::multipart::Form::new()
-        .text("prompt", "x")
-        .part("image", reqwest::multipart::Part::bytes(b"not an image".to_vec()).file_name("a.png"));
+    let junk = reqwest::multipart::Form::new().text("prompt", "x").part(
+        "image",
+        reqwest::multipart::Part::bytes(b"not an image".to_vec()).file_name("a.png"),
+    );
     let r = client.post(&url).multipart(junk).send().await.unwrap();
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["param"], "image", "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("not a readable"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a readable"),
+        "{body}"
+    );
 
-    let r = client.post(&url).header("content-type", "multipart/form-data; boundary=x").body("garbage").send().await.unwrap();
+    let r = client
+        .post(&url)
+        .header("content-type", "multipart/form-data; boundary=x")
+        .body("garbage")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     s.stop().await;
 }
@@ -103,7 +147,10 @@ async fn gemini_generate_content_stream_predict_and_models_under_v1beta_and_v1()
     let client = reqwest::Client::new();
     for version in ["v1beta", "v1"] {
         let r = client
-            .post(format!("{}/{version}/models/gemini-2.5-flash-image:generateContent", s.url))
+            .post(format!(
+                "{}/{version}/models/gemini-2.5-flash-image:generateContent",
+                s.url
+            ))
             .header("x-goog-api-key", "anything")
             .json(&gemini_body())
             .send()
@@ -119,7 +166,10 @@ async fn gemini_generate_content_stream_predict_and_models_under_v1beta_and_v1()
     }
     // The stream, as server-sent events and as one JSON array.
     let r = client
-        .post(format!("{}/v1beta/models/gemini-2.5-flash-image:streamGenerateContent?alt=sse&key=k", s.url))
+        .post(format!(
+            "{}/v1beta/models/gemini-2.5-flash-image:streamGenerateContent?alt=sse&key=k",
+            s.url
+        ))
         .json(&gemini_body())
         .send()
         .await
@@ -136,7 +186,10 @@ async fn gemini_generate_content_stream_predict_and_models_under_v1beta_and_v1()
     assert!(events[0]["candidates"][0]["content"]["parts"][0]["inlineData"]["data"].is_string());
     assert_eq!(events[1]["candidates"][0]["finishReason"], "STOP");
     let r = client
-        .post(format!("{}/v1beta/models/gemini-2.5-flash-image:streamGenerateContent", s.url))
+        .post(format!(
+            "{}/v1beta/models/gemini-2.5-flash-image:streamGenerateContent",
+            s.url
+        ))
         .json(&gemini_body())
         .send()
         .await
@@ -156,18 +209,40 @@ async fn gemini_generate_content_stream_predict_and_models_under_v1beta_and_v1()
     assert_eq!(body["predictions"].as_array().unwrap().len(), 2);
 
     // Models: Gemini's list under /v1beta, and under /v1 for a Gemini key.
-    for url in [format!("{}/v1beta/models?key=k", s.url), format!("{}/v1/models?key=k", s.url)] {
+    for url in [
+        format!("{}/v1beta/models?key=k", s.url),
+        format!("{}/v1/models?key=k", s.url),
+    ] {
         let body: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
-        let names: Vec<&str> = body["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = body["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
         assert!(names.contains(&"models/gemini-2.5-flash-image"), "{body}");
-        assert!(names.contains(&"models/flash"), "route names are model names too: {body}");
+        assert!(
+            names.contains(&"models/flash"),
+            "route names are model names too: {body}"
+        );
     }
-    let one = client.get(format!("{}/v1beta/models/gemini-2.5-flash-image", s.url)).send().await.unwrap();
+    let one = client
+        .get(format!("{}/v1beta/models/gemini-2.5-flash-image", s.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(one.status(), 200);
-    let none = client.get(format!("{}/v1beta/models/gemini-1.0-pro", s.url)).send().await.unwrap();
+    let none = client
+        .get(format!("{}/v1beta/models/gemini-1.0-pro", s.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(none.status(), 404);
     let r = client
-        .post(format!("{}/v1beta/models/gemini-2.5-flash-image:countTokens", s.url))
+        .post(format!(
+            "{}/v1beta/models/gemini-2.5-flash-image:countTokens",
+            s.url
+        ))
         .json(&gemini_body())
         .send()
         .await
@@ -197,13 +272,23 @@ async fn chat_completions_with_modalities_answer_data_urls_on_both_paths() {
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["object"], "chat.completion");
         assert_eq!(body["model"], model);
-        let url = body["choices"][0]["message"]["images"][0]["image_url"]["url"].as_str().unwrap();
+        let url = body["choices"][0]["message"]["images"][0]["image_url"]["url"]
+            .as_str()
+            .unwrap();
         let data = url.strip_prefix("data:image/png;base64,").unwrap();
         assert_eq!(png_size(&b64(data)), (1024, 682));
     }
     let stats = s.emulator.stats();
-    let served: Vec<&str> = stats.pools.iter().filter(|p| p.counters.admitted > 0).flat_map(|p| p.models.iter().map(String::as_str)).collect();
-    assert!(served.contains(&"google/gemini-2.5-flash-image"), "{served:?}");
+    let served: Vec<&str> = stats
+        .pools
+        .iter()
+        .filter(|p| p.counters.admitted > 0)
+        .flat_map(|p| p.models.iter().map(String::as_str))
+        .collect();
+    assert!(
+        served.contains(&"google/gemini-2.5-flash-image"),
+        "{served:?}"
+    );
     assert!(served.contains(&"gemini-2.5-flash-image"), "{served:?}");
     s.stop().await;
 }
@@ -221,20 +306,55 @@ async fn model_names_map_to_routes_then_route_names_then_the_default_route() {
     assert_eq!(r.status(), 404);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["code"], "model_not_found");
-    assert!(e["error"]["message"].as_str().unwrap().contains("gpt-image-1"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("gpt-image-1"),
+        "{e}"
+    );
     s.stop().await;
 
     config.default_route = Some("or".to_owned());
     let s = stack(config).await;
-    let r = post(&format!("{}/v1/images/generations", s.url), &body("dall-e-2")).await;
+    let r = post(
+        &format!("{}/v1/images/generations", s.url),
+        &body("dall-e-2"),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let stats = s.emulator.stats();
-    let or = stats.pools.iter().find(|p| p.models.contains(&"google/gemini-2.5-flash-image".to_owned())).unwrap();
+    let or = stats
+        .pools
+        .iter()
+        .find(|p| {
+            p.models
+                .contains(&"google/gemini-2.5-flash-image".to_owned())
+        })
+        .unwrap();
     assert_eq!(or.counters.admitted, 1, "the default route served it");
     // The OpenAI list of model names.
-    let list: Value = reqwest::get(format!("{}/v1/models", s.url)).await.unwrap().json().await.unwrap();
+    let list: Value = reqwest::get(format!("{}/v1/models", s.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["object"], "list");
-    let ids: Vec<&str> = list["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
-    assert_eq!(&ids[..4], ["dall-e-3", "gemini-2.5-flash-image", "google/gemini-2.5-flash-image", "gpt-image-1"]);
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &ids[..4],
+        [
+            "dall-e-3",
+            "gemini-2.5-flash-image",
+            "google/gemini-2.5-flash-image",
+            "gpt-image-1"
+        ]
+    );
     s.stop().await;
 }

@@ -68,7 +68,11 @@ pub(crate) struct Gate {
 
 impl Default for Gate {
     fn default() -> Self {
-        Gate { open: Semaphore::new(0), started: Notify::new(), calls: AtomicUsize::new(0) }
+        Gate {
+            open: Semaphore::new(0),
+            started: Notify::new(),
+            calls: AtomicUsize::new(0),
+        }
     }
 }
 
@@ -92,7 +96,10 @@ impl ImageProvider for Gate {
         c.editing = true;
         c
     }
-    async fn generate(&self, request: &GenerateRequest) -> imagegate_core::Result<GenerateResponse> {
+    async fn generate(
+        &self,
+        request: &GenerateRequest,
+    ) -> imagegate_core::Result<GenerateResponse> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.started.notify_one();
         let permit = self.open.acquire().await.unwrap();
@@ -100,7 +107,10 @@ impl ImageProvider for Gate {
         let images = (0..request.count)
             .map(|i| imagegate_mock::render::render_image("gate-model", request, i).unwrap())
             .collect();
-        Ok(GenerateResponse::new(images, ServedBy::new("gate", "gate-model", None)))
+        Ok(GenerateResponse::new(
+            images,
+            ServedBy::new("gate", "gate-model", None),
+        ))
     }
 }
 
@@ -148,13 +158,20 @@ fn pool(provider: &str, model: &str, limits: Limits) -> PoolConfig {
     PoolConfig::new(PoolId::new(provider, "gw", model), limits, PACIFIC.clone())
 }
 
-fn scripted(name: &str, clock: Arc<dyn Clock>, kind: ErrorKind, message: &str) -> Arc<dyn ImageProvider> {
+fn scripted(
+    name: &str,
+    clock: Arc<dyn Clock>,
+    kind: ErrorKind,
+    message: &str,
+) -> Arc<dyn ImageProvider> {
     let mut c = Capabilities::new(4);
     c.editing = true;
     Arc::new(
         ScriptedProvider::new(name, clock)
             .with_capabilities(c)
-            .otherwise(Outcome::error(Error::new(kind, message).with_provider(name))),
+            .otherwise(Outcome::error(
+                Error::new(kind, message).with_provider(name),
+            )),
     )
 }
 
@@ -200,27 +217,90 @@ pub(crate) async fn stack(settings: ServerConfig) -> Stack {
     let daily = "gemini-3.1-flash-image-preview";
     let none = Limits::NONE;
     let mut builder = Router::builder(dyn_clock.clone())
-        .target(Target::new("flash", gemini(flash), flash, pool("gemini", flash, none)))
-        .target(Target::new("pro", gemini(pro), pro, pool("gemini", pro, Limits { rpm: Some(1), ..none })))
-        .target(Target::new("daily", gemini(daily), daily, pool("gemini", daily, Limits { rpd: Some(1), ..none })))
-        .target(Target::new("or", openrouter, "google/gemini-2.5-flash-image", pool("openrouter", "google/gemini-2.5-flash-image", none)))
-        .target(Target::new("held", gate.clone(), "gate-model", pool("mock", "gate-model", none)));
+        .target(Target::new(
+            "flash",
+            gemini(flash),
+            flash,
+            pool("gemini", flash, none),
+        ))
+        .target(Target::new(
+            "pro",
+            gemini(pro),
+            pro,
+            pool(
+                "gemini",
+                pro,
+                Limits {
+                    rpm: Some(1),
+                    ..none
+                },
+            ),
+        ))
+        .target(Target::new(
+            "daily",
+            gemini(daily),
+            daily,
+            pool(
+                "gemini",
+                daily,
+                Limits {
+                    rpd: Some(1),
+                    ..none
+                },
+            ),
+        ))
+        .target(Target::new(
+            "or",
+            openrouter,
+            "google/gemini-2.5-flash-image",
+            pool("openrouter", "google/gemini-2.5-flash-image", none),
+        ))
+        .target(Target::new(
+            "held",
+            gate.clone(),
+            "gate-model",
+            pool("mock", "gate-model", none),
+        ));
     for (name, kind, message) in [
-        ("billing", ErrorKind::BillingRequired, "the project has no billing account"),
-        ("blocked", ErrorKind::ContentBlocked, "the prompt was blocked by the upstream's safety filter"),
+        (
+            "billing",
+            ErrorKind::BillingRequired,
+            "the project has no billing account",
+        ),
+        (
+            "blocked",
+            ErrorKind::ContentBlocked,
+            "the prompt was blocked by the upstream's safety filter",
+        ),
         ("down", ErrorKind::Unavailable, "the model is overloaded"),
-        ("slow", ErrorKind::Timeout, "the upstream did not answer within 120 s"),
-        ("broken", ErrorKind::ConfigInvalid, "the provider's base URL is not usable"),
+        (
+            "slow",
+            ErrorKind::Timeout,
+            "the upstream did not answer within 120 s",
+        ),
+        (
+            "broken",
+            ErrorKind::ConfigInvalid,
+            "the provider's base URL is not usable",
+        ),
     ] {
         let model = format!("{name}-model");
-        builder = builder.target(Target::new(name, scripted(name, dyn_clock.clone(), kind, message), model.clone(), pool("mock", &model, none)));
+        builder = builder.target(Target::new(
+            name,
+            scripted(name, dyn_clock.clone(), kind, message),
+            model.clone(),
+            pool("mock", &model, none),
+        ));
     }
-    for name in ["flash", "pro", "daily", "or", "held", "billing", "blocked", "down", "slow", "broken"] {
+    for name in [
+        "flash", "pro", "daily", "or", "held", "billing", "blocked", "down", "slow", "broken",
+    ] {
         builder = builder.route(name, vec![name.to_owned()]);
     }
     let router = builder.build().unwrap();
     let files = tempfile::tempdir().unwrap();
-    let gateway = Gateway::with_clock(router, settings, files.path().join("files"), dyn_clock).unwrap();
+    let gateway =
+        Gateway::with_clock(router, settings, files.path().join("files"), dyn_clock).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -263,14 +343,20 @@ pub(crate) fn png_size(bytes: &[u8]) -> (u32, u32) {
 
 pub(crate) fn b64(data: &str) -> Vec<u8> {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.decode(data).unwrap()
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap()
 }
 
 /// A small valid PNG (a reference image for edits).
 pub(crate) fn tiny_png() -> Vec<u8> {
     let request = GenerateRequest::new("reference");
-    imagegate_mock::render::render_image("ref", &request.with_size(imagegate_core::ImageSize::Half), 0)
-        .unwrap()
-        .bytes
-        .to_vec()
+    imagegate_mock::render::render_image(
+        "ref",
+        &request.with_size(imagegate_core::ImageSize::Half),
+        0,
+    )
+    .unwrap()
+    .bytes
+    .to_vec()
 }
