@@ -90,6 +90,9 @@ pub(crate) struct Config {
     /// Where imagegate keeps quota state between runs (default: the XDG state directory).
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// The gateway (`imagegate serve`): docs/gateway.md.
+    #[serde(default)]
+    pub server: Option<imagegate_server::ServerConfig>,
     /// Where the configuration came from, for messages (not a key in the file).
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -230,13 +233,14 @@ fn conventional_env(mut figment: Figment) -> Figment {
 
 /// The top-level configuration keys an `IMAGEGATE_*` variable may set (`IMAGEGATE_STATE_DIR`,
 /// `IMAGEGATE_PROVIDERS__GEMINI__MODEL`, ...): the fields of [`Config`].
-const ENV_KEYS: [&str; 6] = [
+const ENV_KEYS: [&str; 7] = [
     "default_provider",
     "providers",
     "default_route",
     "routes",
     "prices",
     "state_dir",
+    "server",
 ];
 
 /// Variables with the prefix that are not configuration: the file's name and the log filter.
@@ -251,7 +255,9 @@ fn env_layer() -> Env {
             && !ENV_NOT_KEYS.contains(&rest)
             && !env_key_known(rest)
         {
-            tracing::warn!("ignoring the environment variable {name}: it sets no configuration key");
+            tracing::warn!(
+                "ignoring the environment variable {name}: it sets no configuration key"
+            );
         }
     }
     Env::prefixed("IMAGEGATE_")

@@ -1,6 +1,6 @@
 //! The crate boundaries of docs/architecture.md, read from `cargo metadata`:
 //! core and router know no provider; no provider knows another; the emulator knows only core
-//! and mock; nothing links OpenSSL.
+//! and mock; the gateway knows only core and the router; nothing links OpenSSL.
 
 #![allow(clippy::expect_used)] // a failed expectation is a failed test
 
@@ -77,6 +77,22 @@ fn the_emulator_serves_the_simulated_upstream_and_knows_no_real_provider() {
     assert_eq!(
         deps, &expected,
         "the emulator depends on core and mock only (the real clients are dev-dependencies)"
+    );
+}
+
+#[test]
+fn the_gateway_takes_a_built_router_and_knows_no_provider() {
+    let graph = internal_dependencies();
+    let deps = graph
+        .get("imagegate-server")
+        .expect("the gateway is a workspace member");
+    let expected: BTreeSet<String> = ["imagegate-core", "imagegate-router"]
+        .map(str::to_owned)
+        .into();
+    assert_eq!(
+        deps, &expected,
+        "the gateway depends on core and the router only: the CLI assembles the router from \
+         configuration and hands it over (providers and the emulator are dev-dependencies)"
     );
 }
 
@@ -253,7 +269,10 @@ fn core_and_router_modules_import_without_loops() {
         assert_eq!(find_cycle(&graph), None, "{krate}: {graph:#?}");
     }
     let core = module_graph("core");
-    assert!(core["quota"].contains("error"), "the scan sees imports: {core:?}");
+    assert!(
+        core["quota"].contains("error"),
+        "the scan sees imports: {core:?}"
+    );
     assert!(!core["error"].contains("quota") && !core["error"].contains("advice"));
     let router = module_graph("router");
     assert!(router["router"].contains("serve"), "{router:?}");

@@ -52,4 +52,3 @@ impl fmt::Display for Dimension {
         f.write_str(self.as_str())
     }
 }
-

@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub max_queue: usize,
     /// The largest request body in bytes; larger is a 413.
     pub max_body: u64,
+    /// Upstream calls in flight across every route (the router's concurrency; 16).
+    pub concurrency: usize,
     /// How long requests in flight may finish after SIGTERM/SIGINT before they get a 503.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -49,6 +51,7 @@ impl Default for ServerConfig {
             max_wait: Duration::from_secs(30),
             max_queue: 1024,
             max_body: DEFAULT_MAX_BODY,
+            concurrency: 16,
             shutdown_grace: Duration::from_secs(30),
             default_route: None,
             models: BTreeMap::new(),
@@ -129,6 +132,11 @@ impl ServerConfig {
         if self.max_queue == 0 {
             return Err(ConfigError(
                 "server.max_queue must be at least 1".to_owned(),
+            ));
+        }
+        if self.concurrency == 0 {
+            return Err(ConfigError(
+                "server.concurrency must be at least 1".to_owned(),
             ));
         }
         if self.max_body == 0 {
