@@ -255,9 +255,7 @@ fn env_layer() -> Env {
             && !ENV_NOT_KEYS.contains(&rest)
             && !env_key_known(rest)
         {
-            tracing::warn!(
-                "ignoring the environment variable {name}: it sets no configuration key"
-            );
+            tracing::warn!("ignoring the environment variable {name}: it sets no configuration key");
         }
     }
     Env::prefixed("IMAGEGATE_")

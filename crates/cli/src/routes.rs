@@ -177,11 +177,12 @@ fn build_router_with(config: &Config, route: &str, budget: Budget) -> Result<Rou
             ))
         })?;
         let model = model.map_or_else(|| provider.default_model().to_owned(), str::to_owned);
-        let target = target(entry, name, provider, &provider_config, model).map_err(|_| {
-            Failure::usage(format!(
-                "route `{route}`, target `{entry}`: the provider's kind is unknown"
-            ))
-        })?;
+        let target = target(entry, name, provider, &provider_config, model)
+            .map_err(|_| {
+                Failure::usage(format!(
+                    "route `{route}`, target `{entry}`: the provider's kind is unknown"
+                ))
+            })?;
         targets.push(target);
     }
     let (mut builder, _) = builder(config, budget)?;

@@ -124,12 +124,7 @@ async fn a_per_day_429_on_the_only_target_exits_1_at_once_saying_when_the_pool_r
             .await
             .expect("the command must not wait for the daily reset")
             .unwrap();
-        assert_eq!(
-            output.status.code(),
-            Some(1),
-            "{selection:?}: {}",
-            stderr(&output)
-        );
+        assert_eq!(output.status.code(), Some(1), "{selection:?}: {}", stderr(&output));
         assert_eq!(
             server.received_requests().await.unwrap().len(),
             1,
@@ -140,14 +135,8 @@ async fn a_per_day_429_on_the_only_target_exits_1_at_once_saying_when_the_pool_r
         assert_eq!(report["error"]["dimension"], "rpd", "{selection:?}");
         let reset = report["error"]["reset_at"].as_str().unwrap();
         let err = stderr(&output);
-        assert!(
-            err.contains(&format!("capacity returns at {reset}")),
-            "{err}"
-        );
-        assert!(
-            err.contains("PST") || err.contains("PDT"),
-            "Pacific time: {err}"
-        );
+        assert!(err.contains(&format!("capacity returns at {reset}")), "{err}");
+        assert!(err.contains("PST") || err.contains("PDT"), "Pacific time: {err}");
         assert!(err.contains("no rpd quota left"), "{err}");
         assert!(err.contains("resets at"), "the advice: {err}");
         assert!(!dir.path().join("heron.png").exists());
@@ -192,10 +181,7 @@ async fn batch_fails_at_once_on_a_daily_quota_unless_max_wait_allows_the_wait() 
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
     let failed = summary["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 2, "{summary}");
-    assert!(
-        failed.iter().all(|f| f["kind"] == "quota_exhausted"),
-        "{summary}"
-    );
+    assert!(failed.iter().all(|f| f["kind"] == "quota_exhausted"), "{summary}");
     assert!(
         failed[1]["message"]
             .as_str()

@@ -52,3 +52,4 @@ impl fmt::Display for Dimension {
         f.write_str(self.as_str())
     }
 }
+

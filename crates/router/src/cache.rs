@@ -163,15 +163,9 @@ mod tests {
         let key = Cache::key("default", &GenerateRequest::new("a cat"));
         cache.put(&key, created, &response).await;
         let hours = |h: u64| imagegate_core::clock::add(created, Duration::from_secs(h * 3_600));
-        assert!(
-            cache.get(&key, hours(26)).await.is_some(),
-            "past the 25 h clamp"
-        );
+        assert!(cache.get(&key, hours(26)).await.is_some(), "past the 25 h clamp");
         assert!(cache.get(&key, hours(47)).await.is_some());
-        assert!(
-            cache.get(&key, hours(48)).await.is_some(),
-            "exactly the TTL"
-        );
+        assert!(cache.get(&key, hours(48)).await.is_some(), "exactly the TTL");
         assert!(cache.get(&key, hours(49)).await.is_none(), "expired");
     }
 }

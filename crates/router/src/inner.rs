@@ -9,9 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use imagegate_core::quota::TokenEstimator;
-use imagegate_core::{
-    Capabilities, Clock, Error, PoolConfig, PoolId, PriceTable, QuotaStore, Result,
-};
+use imagegate_core::{Capabilities, Clock, Error, PoolConfig, PoolId, PriceTable, QuotaStore, Result};
 use jiff::Timestamp;
 use tokio::sync::{Notify, OnceCell};
 

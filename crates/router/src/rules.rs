@@ -117,85 +117,21 @@ mod tests {
         use ErrorKind::*;
         let policy = Policy::default();
         let rows: [(ErrorKind, Option<Duration>, Counts, Action); 20] = [
-            (
-                RateLimited,
-                S41,
-                counts(1, 0),
-                Throttle {
-                    back_off: false,
-                    leave: false,
-                },
-            ),
-            (
-                RateLimited,
-                None,
-                counts(1, 0),
-                Throttle {
-                    back_off: true,
-                    leave: false,
-                },
-            ),
-            (
-                RateLimited,
-                S41,
-                counts(8, 0),
-                Throttle {
-                    back_off: false,
-                    leave: false,
-                },
-            ),
-            (
-                RateLimited,
-                S41,
-                counts(9, 0),
-                Throttle {
-                    back_off: false,
-                    leave: true,
-                },
-            ),
+            (RateLimited, S41, counts(1, 0), Throttle { back_off: false, leave: false }),
+            (RateLimited, None, counts(1, 0), Throttle { back_off: true, leave: false }),
+            (RateLimited, S41, counts(8, 0), Throttle { back_off: false, leave: false }),
+            (RateLimited, S41, counts(9, 0), Throttle { back_off: false, leave: true }),
             (QuotaExhausted, None, counts(0, 0), Park),
             (QuotaExhausted, S41, counts(0, 0), Park),
             (BillingRequired, None, counts(0, 0), Disable),
             (Unauthorized, None, counts(0, 0), Disable),
             (RegionUnsupported, None, counts(0, 0), Disable),
             (ModelNotFound, None, counts(0, 0), Disable),
-            (
-                Unavailable,
-                None,
-                counts(0, 1),
-                Retry {
-                    delay: Delay::Backoff(0),
-                    retry: 1,
-                },
-            ),
-            (
-                Unavailable,
-                None,
-                counts(0, 2),
-                Retry {
-                    delay: Delay::Backoff(1),
-                    retry: 2,
-                },
-            ),
-            (
-                Unavailable,
-                S41,
-                counts(0, 1),
-                Retry {
-                    delay: Delay::Upstream(Duration::from_secs(41)),
-                    retry: 1,
-                },
-            ),
+            (Unavailable, None, counts(0, 1), Retry { delay: Delay::Backoff(0), retry: 1 }),
+            (Unavailable, None, counts(0, 2), Retry { delay: Delay::Backoff(1), retry: 2 }),
+            (Unavailable, S41, counts(0, 1), Retry { delay: Delay::Upstream(Duration::from_secs(41)), retry: 1 }),
             (Unavailable, None, counts(0, 3), Leave),
-            (
-                Connect,
-                None,
-                counts(0, 1),
-                Retry {
-                    delay: Delay::Backoff(0),
-                    retry: 1,
-                },
-            ),
+            (Connect, None, counts(0, 1), Retry { delay: Delay::Backoff(0), retry: 1 }),
             (Connect, None, counts(0, 3), Leave),
             (Timeout, None, counts(0, 1), Fail),
             (InvalidRequest, None, counts(0, 0), Fail),

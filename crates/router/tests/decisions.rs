@@ -290,19 +290,12 @@ async fn a_daily_quota_beyond_the_maximum_wait_fails_at_once_naming_the_pool_and
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::QuotaExhausted, "{max_wait:?}");
-        assert_eq!(
-            elapsed(&clock),
-            Duration::ZERO,
-            "{max_wait:?}: no wait at all"
-        );
+        assert_eq!(elapsed(&clock), Duration::ZERO, "{max_wait:?}: no wait at all");
         assert_eq!(a.call_count(), 1, "{max_wait:?}");
         assert_eq!(err.quota().reset_at, Some(at("2026-11-24T08:00:00Z")));
         assert_eq!(err.retry_after(), Some(Duration::from_secs(22 * 3_600)));
         let message = err.message();
-        assert!(
-            message.contains("capacity returns at 2026-11-24T08:00:00Z"),
-            "{message}"
-        );
+        assert!(message.contains("capacity returns at 2026-11-24T08:00:00Z"), "{message}");
         assert!(message.contains("PST"), "{message}");
         assert!(message.contains("has no rpd quota left"), "{message}");
         assert!(err.advice().contains("resets at"), "{}", err.advice());
@@ -347,10 +340,7 @@ async fn a_per_minute_window_within_the_maximum_wait_is_waited_for_and_one_beyon
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(60)));
-    assert!(
-        err.message().contains("within the maximum wait of 30 s"),
-        "{err}"
-    );
+    assert!(err.message().contains("within the maximum wait of 30 s"), "{err}");
     assert_eq!(elapsed(&clock), Duration::from_secs(60), "failed at once");
     assert_eq!(a.call_count(), 2);
 }
@@ -674,11 +664,7 @@ async fn an_implausible_delay_on_a_per_minute_quota_holds_the_pool_a_few_minutes
             .await
             .unwrap();
         assert_eq!(response.attempts.len(), 2, "{delay}");
-        assert_eq!(
-            elapsed(&clock),
-            MAX_WINDOW_HOLD,
-            "{delay}: capped, not {delay} s"
-        );
+        assert_eq!(elapsed(&clock), MAX_WINDOW_HOLD, "{delay}: capped, not {delay} s");
 
         let b = scripted("b", &clock);
         b.push(rate_limited(Duration::from_secs(delay)));

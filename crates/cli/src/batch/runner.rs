@@ -459,11 +459,7 @@ async fn run_images(
         }
         let backend = &shared.backend;
         let options = RequestOptions::default().with_max_wait(shared.settings.max_wait);
-        let response = match backend
-            .router
-            .generate_with(&backend.route, &call, options)
-            .await
-        {
+        let response = match backend.router.generate_with(&backend.route, &call, options).await {
             Ok(response) => response,
             Err(error) => {
                 // The budget refused the call before anything was sent: `--max-cost` is

@@ -240,7 +240,14 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         model: args.model.clone(),
         max_wait: max_wait(args.max_wait, MaxWait::Windows),
     };
-    let mut summary = run_jobs(backend, journal, settings, pending, summary).await?;
+    let mut summary = run_jobs(
+        backend,
+        journal,
+        settings,
+        pending,
+        summary,
+    )
+    .await?;
     if !summary.complete() {
         summary.resume = Some(resume_command());
     }

@@ -159,8 +159,10 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         .check(&probe)
         .map_err(|why| Failure::usage(format!("provider `{name}` model `{model}` {why}")))?;
     let per_call = routed.per_call;
-    let options = RequestOptions::default()
-        .with_max_wait(max_wait(args.max_wait, MaxWait::UpTo(DEFAULT_MAX_WAIT)));
+    let options = RequestOptions::default().with_max_wait(max_wait(
+        args.max_wait,
+        MaxWait::UpTo(DEFAULT_MAX_WAIT),
+    ));
 
     let estimated_cost_usd =
         config

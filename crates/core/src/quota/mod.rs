@@ -23,9 +23,9 @@
 
 use std::str::FromStr;
 
+use jiff::tz::TimeZone;
 pub use crate::dimension::Dimension;
 use crate::error::Error;
-use jiff::tz::TimeZone;
 
 mod admission;
 mod config;

@@ -118,9 +118,7 @@ mod tests {
     use crate::error::QuotaFacts;
 
     fn refusal(kind: ErrorKind, delay: Duration, facts: QuotaFacts) -> Error {
-        Error::new(kind, "")
-            .with_retry_after(delay)
-            .with_quota(facts)
+        Error::new(kind, "").with_retry_after(delay).with_quota(facts)
     }
 
     #[test]
