@@ -184,6 +184,16 @@ fn scripted(
 /// - `billing`, `blocked`, `down`, `slow`, `broken`: upstreams that always fail with
 ///   billing_required, content_blocked, unavailable, timeout and unexpected config
 pub(crate) async fn stack(settings: ServerConfig) -> Stack {
+    stack_on(settings, None).await
+}
+
+/// As [`stack`], with the router and the gateway on `clock` instead of the emulator's manual
+/// one (the Python suite's SDKs really wait, so the gateway must see real time pass). Adds the
+/// route `flaky`: a 429 asking for 400 ms, then images.
+pub(crate) async fn stack_on(
+    settings: ServerConfig,
+    clock_override: Option<Arc<dyn Clock>>,
+) -> Stack {
     let config = EmulatorConfig::parse(Path::new("gateway-test.toml"), UPSTREAM).unwrap();
     let clock = Arc::new(ManualClock::new(START.parse().unwrap()));
     let emulator = Emulator::with_clock(config, clock.clone());
@@ -194,7 +204,7 @@ pub(crate) async fn stack(settings: ServerConfig) -> Stack {
         let _ = emu_stopped.await;
     }));
 
-    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    let dyn_clock: Arc<dyn Clock> = clock_override.unwrap_or_else(|| clock.clone());
     let gemini = |model: &str| -> Arc<dyn ImageProvider> {
         Arc::new(
             GeminiProvider::new(ApiKey::new(GEMINI_KEY))
@@ -292,8 +302,26 @@ pub(crate) async fn stack(settings: ServerConfig) -> Stack {
             pool("mock", &model, none),
         ));
     }
+    let mut c = Capabilities::new(4);
+    c.editing = true;
+    let flaky = ScriptedProvider::new("flaky", dyn_clock.clone())
+        .with_capabilities(c)
+        .then(Outcome::error(
+            Error::new(ErrorKind::RateLimited, "per-minute window full")
+                .with_provider("flaky")
+                .with_http_status(429)
+                .with_retry_after(std::time::Duration::from_millis(400)),
+        ))
+        .otherwise(Outcome::image());
+    builder = builder.target(Target::new(
+        "flaky",
+        Arc::new(flaky),
+        "flaky-model",
+        pool("mock", "flaky-model", none),
+    ));
     for name in [
         "flash", "pro", "daily", "or", "held", "billing", "blocked", "down", "slow", "broken",
+        "flaky",
     ] {
         builder = builder.route(name, vec![name.to_owned()]);
     }
