@@ -112,9 +112,27 @@ impl FailureKind {
 /// three times with its own short backoff.
 pub(crate) const SDK_RETRY_HORIZON: Duration = Duration::from_secs(120);
 
-/// One failure, with what the client needs to back off correctly.
+/// One failure, with what the client needs to back off correctly (boxed: it travels in every
+/// `Result` of the request path, which should stay small).
 #[derive(Clone, Debug)]
-pub(crate) struct Failure {
+pub(crate) struct Failure(Box<Details>);
+
+impl std::ops::Deref for Failure {
+    type Target = Details;
+    fn deref(&self) -> &Details {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Failure {
+    fn deref_mut(&mut self) -> &mut Details {
+        &mut self.0
+    }
+}
+
+/// What a [`Failure`] says.
+#[derive(Clone, Debug)]
+pub(crate) struct Details {
     pub(crate) kind: FailureKind,
     pub(crate) message: String,
     /// The request field at fault (400s).
@@ -129,14 +147,14 @@ pub(crate) struct Failure {
 
 impl Failure {
     pub(crate) fn new(kind: FailureKind, message: impl Into<String>) -> Failure {
-        Failure {
+        Failure(Box::new(Details {
             kind,
             message: message.into(),
             field: None,
             retry_after: None,
             quota: QuotaFacts::default(),
             model: None,
-        }
+        }))
     }
 
     pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Failure {
@@ -419,7 +437,7 @@ fn insert(headers: &mut http::HeaderMap, name: HeaderName, value: &str) {
 /// A protobuf JSON duration: `13s`, or `0.400s` for a fraction.
 fn proto_duration(wait: Duration) -> String {
     let ms = wait.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{}.{:03}s", ms / 1000, ms % 1000)
