@@ -323,7 +323,7 @@ async fn images_answer(
     let mut items = Vec::with_capacity(response.images.len());
     for image in &response.images {
         items.push(match parsed.format {
-            Format::B64Json => Item::B64(openai::b64(&image.bytes)),
+            Format::B64Json => Item::B64(&image.bytes),
             Format::Url => {
                 let id = call
                     .shared
@@ -343,10 +343,8 @@ async fn images_answer(
             }
         });
     }
-    Ok(json_response(
-        StatusCode::OK,
-        &openai::response(&response, items, call.created()),
-    ))
+    let body = openai::response_body(&response, &items, call.created());
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// The gateway's own base URL as the client reached it.
