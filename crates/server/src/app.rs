@@ -24,6 +24,9 @@ use crate::handle;
 use crate::keys::{Keys, hex, random_bytes};
 use crate::observe::{Observe, Outcome, log_line};
 
+/// How often the metrics' histogram samples are folded into buckets.
+const UPKEEP: Duration = Duration::from_secs(5);
+
 /// The header carrying each request's id, taken from the client when it sent a sane one.
 const REQUEST_ID: &str = "x-request-id";
 
@@ -197,18 +200,24 @@ impl Gateway {
         result
     }
 
-    /// Feeds the router's events to the metrics and the recent-events ring.
+    /// Feeds the router's events to the metrics and the recent-events ring, and folds the
+    /// histograms every [`UPKEEP`]; ends with the server.
     fn watch_events(&self) -> tokio::task::JoinHandle<()> {
+        use tokio::sync::broadcast::error::RecvError;
         let mut events = self.shared.router.subscribe();
         let shared = self.shared.clone();
         tokio::spawn(async move {
+            let mut tick = tokio::time::interval(UPKEEP);
             loop {
-                match events.recv().await {
-                    Ok(event) => shared.observe.event(&event, shared.clock.now()),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(target: "imagegate::gateway", missed = n, "the metrics fell behind the router's events");
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                tokio::select! {
+                    _ = tick.tick() => shared.observe.upkeep(),
+                    event = events.recv() => match event {
+                        Ok(event) => shared.observe.event(&event, shared.clock.now()),
+                        Err(RecvError::Lagged(n)) => {
+                            tracing::warn!(target: "imagegate::gateway", missed = n, "the metrics fell behind the router's events");
+                        }
+                        Err(RecvError::Closed) => break,
+                    },
                 }
             }
         })

@@ -194,6 +194,12 @@ impl Observe {
             .collect()
     }
 
+    /// Folds the histograms' raw samples into their buckets. The exporter keeps samples
+    /// until then, so without this a gateway nobody scrapes would grow without bound.
+    pub(crate) fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
     /// The Prometheus text.
     pub(crate) fn render(&self) -> String {
         self.handle.render()
