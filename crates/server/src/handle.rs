@@ -140,7 +140,6 @@ impl Call {
             failure.quota.quota_value = u64::try_from(shared.config.max_queue).ok();
             return Err(failure);
         };
-        shared.observe.queue_depth(shared.held());
         let wait = deadline::max_wait(headers, shared.config.max_wait)
             .map_err(|e| Failure::invalid(deadline::MAX_WAIT_HEADER, e.0))?;
         request.priority = client.priority;
@@ -151,7 +150,6 @@ impl Call {
                 return Err(Failure::new(FailureKind::ShuttingDown, "the gateway stopped before this request could be served; try again shortly").retry_after(RESTART_RETRY));
             }
         };
-        shared.observe.queue_depth(shared.held().saturating_sub(1));
         match result {
             Ok(response) => {
                 self.outcome.target = response

@@ -85,7 +85,8 @@ impl Observe {
         });
     }
 
-    /// The number of requests the gateway holds.
+    /// The number of requests the gateway holds (set at each scrape, not per request: the
+    /// semaphore is the truth, and the hot path stays free of it).
     pub(crate) fn queue_depth(&self, depth: usize) {
         self.with(|| metrics::gauge!("imagegate_gateway_queue_depth").set(depth as f64));
     }
