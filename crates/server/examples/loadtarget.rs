@@ -91,9 +91,11 @@ async fn main() {
                 .target_concurrency(100_000)
                 .build()
                 .unwrap();
-            let mut settings = ServerConfig::default();
-            settings.default_route = Some("prerendered".to_owned());
-            settings.max_queue = 100_000;
+            let settings = ServerConfig {
+                default_route: Some("prerendered".to_owned()),
+                max_queue: 100_000,
+                ..ServerConfig::default()
+            };
             let files = std::env::temp_dir().join("imagegate-loadtarget-files");
             let gateway = Gateway::new(router, settings, files).unwrap();
             gateway
