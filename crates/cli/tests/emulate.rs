@@ -84,11 +84,12 @@ fn stop(mut child: Child, signal: &str) -> std::process::ExitStatus {
     child.wait().unwrap()
 }
 
-fn generate(dir: &Path, url: &str, out: &str) -> std::process::Output {
+fn generate(dir: &Path, url: &str, out: &str, extra: &[&str]) -> std::process::Output {
     let mut cmd = imagegate(dir);
     cmd.env("GEMINI_API_KEY", KEY)
         .env("GEMINI_BASE_URL", url)
-        .args(["generate", PROMPT, "--provider", "gemini", "-o", out]);
+        .args(["generate", PROMPT, "--provider", "gemini", "-o", out])
+        .args(extra);
     cmd.output().unwrap()
 }
 
@@ -97,7 +98,7 @@ fn generate_against_the_emulator_writes_its_png_and_sigterm_stops_it_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let (child, url) = emulate(dir.path(), CONFIG);
 
-    let output = generate(dir.path(), &url, "out.png");
+    let output = generate(dir.path(), &url, "out.png", &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let written = std::fs::read(dir.path().join("out.png")).unwrap();
     let (width, height, _) = decode_png(&written);
@@ -107,8 +108,9 @@ fn generate_against_the_emulator_writes_its_png_and_sigterm_stops_it_cleanly() {
         imagegate_mock::render::render_image(MODEL, &GenerateRequest::new(PROMPT), 0).unwrap();
     assert_eq!(written, expected.bytes.to_vec());
 
-    // RPM 1: the second call in the minute is refused with the quota named.
-    let output = generate(dir.path(), &url, "second.png");
+    // RPM 1: the second call in the minute is refused with the quota named (with no maximum
+    // wait: generate would otherwise wait out the window and succeed).
+    let output = generate(dir.path(), &url, "second.png", &["--max-wait", "0s"]);
     assert!(!output.status.success());
     assert!(!dir.path().join("second.png").exists());
 
