@@ -84,6 +84,9 @@ pub(crate) struct Config {
     /// a Redis server.
     #[serde(default)]
     pub state: Option<crate::state::StateConfig>,
+    /// The gateway (`imagegate serve`): docs/gateway.md.
+    #[serde(default)]
+    pub server: Option<imagegate_server::ServerConfig>,
     /// Where the configuration came from, for messages (not a key in the file).
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -241,7 +244,7 @@ fn conventional_env(mut figment: Figment) -> Figment {
 
 /// The top-level configuration keys an `IMAGEGATE_*` variable may set (`IMAGEGATE_STATE_DIR`,
 /// `IMAGEGATE_PROVIDERS__GEMINI__MODEL`, ...): the fields of [`Config`].
-const ENV_KEYS: [&str; 7] = [
+const ENV_KEYS: [&str; 8] = [
     "default_provider",
     "providers",
     "default_route",
@@ -249,6 +252,7 @@ const ENV_KEYS: [&str; 7] = [
     "prices",
     "state_dir",
     "state",
+    "server",
 ];
 
 /// Variables with the prefix that are not configuration: the file's name, the log filter, and

@@ -55,6 +55,10 @@ enum Command {
     Simulate(commands::simulate::Args),
     /// Serve a local Gemini and OpenRouter that enforce quota pools over HTTP.
     Emulate(commands::emulate::Args),
+    /// Serve the gateway: OpenAI, Gemini and OpenRouter clients point here (docs/gateway.md).
+    Serve(commands::serve::Args),
+    /// Client keys for the gateway.
+    Keys(commands::keys::Args),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +88,11 @@ fn main() -> ExitCode {
             Command::Simulate(args) => commands::simulate::run(&args),
             // Needs no configuration: the file describes every pool and key.
             Command::Emulate(args) => commands::emulate::run(&args).await,
+            Command::Serve(args) => {
+                let config = config::load(cli.config.as_deref())?;
+                commands::serve::run(&config, &args).await
+            }
+            Command::Keys(args) => commands::keys::run(&args),
         }
     });
     match outcome {

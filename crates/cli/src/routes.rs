@@ -115,9 +115,20 @@ pub(crate) fn routed(
 
 /// A builder over the shared quota state, with the configured prices and `budget`.
 fn builder(config: &Config, budget: Budget) -> Result<(RouterBuilder, Option<PathBuf>), Failure> {
-    let mut builder = Router::builder(Arc::new(SystemClock))
+    let builder = Router::builder(Arc::new(SystemClock))
         .prices(config.price_table())
         .budget(budget);
+    with_shared_store(builder, config)
+}
+
+/// `builder` over the quota state every command shares, and the state file when it is one.
+///
+/// # Errors
+/// [`Failure::Usage`] when the configured store cannot be opened.
+pub(crate) fn with_shared_store(
+    mut builder: RouterBuilder,
+    config: &Config,
+) -> Result<(RouterBuilder, Option<PathBuf>), Failure> {
     let mut state_file = None;
     // `[state] store = "redis://..."` shares the quota across instances; otherwise the state
     // file shares it across the processes of this machine.
@@ -166,24 +177,7 @@ fn build_router_with(config: &Config, route: &str, budget: Budget) -> Result<Rou
     };
     let mut targets = Vec::with_capacity(route_config.targets.len());
     for entry in &route_config.targets {
-        let (name, model) = split_target(entry);
-        let provider_config = config.providers.get(name).cloned().unwrap_or_else(|| {
-            // `mock` needs no configuration.
-            ProviderConfig::default()
-        });
-        let provider: Arc<dyn ImageProvider> = build(name, &provider_config).map_err(|e| {
-            Failure::usage(format!(
-                "route `{route}`, target `{entry}`: {}",
-                e.message()
-            ))
-        })?;
-        let model = model.map_or_else(|| provider.default_model().to_owned(), str::to_owned);
-        let target = target(entry, name, provider, &provider_config, model).map_err(|_| {
-            Failure::usage(format!(
-                "route `{route}`, target `{entry}`: the provider's kind is unknown"
-            ))
-        })?;
-        targets.push(target);
+        targets.push(route_target(route, entry, config)?);
     }
     let (mut builder, _) = builder(config, budget)?;
     builder = builder.concurrency(route_config.concurrency.unwrap_or(DEFAULT_CONCURRENCY));
@@ -193,6 +187,29 @@ fn build_router_with(config: &Config, route: &str, budget: Budget) -> Result<Rou
     builder
         .build()
         .map_err(|e| Failure::usage(format!("route `{route}`: {}", e.message())))
+}
+
+/// The target `entry` of `route` (`provider` or `provider:model`), built from the provider's
+/// configuration (a provider that needs none, such as `mock`, gets the defaults) and drawing on
+/// its pool. `generate --route`, `batch --route` and the gateway build their targets here.
+///
+/// # Errors
+/// [`Failure::Usage`] naming the route and the entry.
+pub(crate) fn route_target(route: &str, entry: &str, config: &Config) -> Result<Target, Failure> {
+    let (name, model) = split_target(entry);
+    let provider_config = config.providers.get(name).cloned().unwrap_or_default();
+    let provider: Arc<dyn ImageProvider> = build(name, &provider_config).map_err(|e| {
+        Failure::usage(format!(
+            "route `{route}`, target `{entry}`: {}",
+            e.message()
+        ))
+    })?;
+    let model = model.map_or_else(|| provider.default_model().to_owned(), str::to_owned);
+    target(entry, name, provider, &provider_config, model).map_err(|_| {
+        Failure::usage(format!(
+            "route `{route}`, target `{entry}`: the provider's kind is unknown"
+        ))
+    })
 }
 
 /// A route's target entry: `provider` (its default model) or `provider:model`.

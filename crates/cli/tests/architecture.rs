@@ -1,7 +1,7 @@
 //! The crate boundaries of docs/architecture.md, read from `cargo metadata`:
 //! core and router know no provider; no provider knows another; router, http and google-rpc
-//! know only core; the emulator knows only core and mock; the Redis quota store knows only
-//! core; nothing links OpenSSL.
+//! know only core; the emulator knows only core and mock; the gateway knows only core and the
+//! router; the Redis quota store knows only core; nothing links OpenSSL.
 
 #![allow(clippy::expect_used, clippy::panic)] // a failed expectation is a failed test
 
@@ -12,7 +12,7 @@ use cargo_metadata::{DependencyKind, MetadataCommand};
 /// The workspace members that are not providers; every other member is one (so a new provider
 /// crate is held to the rules without editing this file). The emulator (a server in front of
 /// mock's simulated upstream) is listed ahead of its arrival: it serves, it does not provide.
-const NOT_PROVIDERS: [&str; 10] = [
+const NOT_PROVIDERS: [&str; 11] = [
     "imagegate-core",
     "imagegate-redis",
     "imagegate-google-rpc",
@@ -22,6 +22,7 @@ const NOT_PROVIDERS: [&str; 10] = [
     "imagegate-testkit",
     "imagegate-sim",
     "imagegate-emulator",
+    "imagegate-server",
     "imagegate",
 ];
 
@@ -134,6 +135,22 @@ fn the_emulator_serves_the_simulated_upstream_and_knows_no_real_provider() {
     assert_eq!(
         deps, &expected,
         "the emulator depends on core and mock only (the real clients are dev-dependencies)"
+    );
+}
+
+#[test]
+fn the_gateway_takes_a_built_router_and_knows_no_provider() {
+    let graph = internal_dependencies();
+    let deps = graph
+        .get("imagegate-server")
+        .expect("the gateway is a workspace member");
+    let expected: BTreeSet<String> = ["imagegate-core", "imagegate-router"]
+        .map(str::to_owned)
+        .into();
+    assert_eq!(
+        deps, &expected,
+        "the gateway depends on core and the router only: the CLI assembles the router from \
+         configuration and hands it over (providers and the emulator are dev-dependencies)"
     );
 }
 

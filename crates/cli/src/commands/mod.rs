@@ -4,5 +4,7 @@ pub(crate) mod batch;
 pub(crate) mod diagnose;
 pub(crate) mod emulate;
 pub(crate) mod generate;
+pub(crate) mod keys;
 pub(crate) mod quota;
+pub(crate) mod serve;
 pub(crate) mod simulate;

@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod app;
+mod auth;
+mod chat;
+mod config;
+mod deadline;
+mod failure;
+mod files;
+#[cfg(test)]
+mod fuzz;
+mod gemini;
+mod handle;
+mod keys;
+mod observe;
+mod openai;
+mod query;
+mod size;
+
+pub use app::Gateway;
+pub use config::{ClientConfig, ConfigError, DEFAULT_MAX_BODY, ServerConfig};
+pub use failure::{Dialect, FailureKind};
+pub use keys::{KeyError, generate_key, key_sha256};

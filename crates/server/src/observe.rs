@@ -1,0 +1,236 @@
+//! What the gateway tells operators: one structured log line per request, Prometheus metrics
+//! (from the router's events and each request's outcome), and the last events for
+//! `/status.json`. The metrics recorder is the gateway's own (not a process-global one), so
+//! several gateways, as in tests, never mix their numbers.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use imagegate_router::Event;
+use jiff::Timestamp;
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use serde_json::{Value, json};
+
+use crate::failure::{Dialect, FailureKind};
+
+/// How many events `/status.json` keeps.
+pub(crate) const EVENTS_KEPT: usize = 100;
+
+/// Latency buckets, in seconds: a cache hit is milliseconds, an image tens of seconds.
+const BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 120.0,
+];
+
+/// What one request did, filled in by its handler and read once the answer is ready.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Outcome {
+    pub(crate) client: Option<String>,
+    pub(crate) dialect: Option<Dialect>,
+    pub(crate) route: Option<String>,
+    pub(crate) target: Option<String>,
+    pub(crate) kind: Option<FailureKind>,
+    pub(crate) wait: Option<Duration>,
+    pub(crate) cost_usd: Option<f64>,
+}
+
+/// The recorder, its renderer and the recent events.
+pub(crate) struct Observe {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    events: Mutex<VecDeque<Value>>,
+}
+
+impl std::fmt::Debug for Observe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observe").finish_non_exhaustive()
+    }
+}
+
+impl Observe {
+    pub(crate) fn new() -> Observe {
+        let builder = PrometheusBuilder::new();
+        let builder = builder
+            .set_buckets_for_metric(Matcher::Suffix("seconds".to_owned()), &BUCKETS)
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        Observe {
+            recorder,
+            handle,
+            events: Mutex::new(VecDeque::with_capacity(EVENTS_KEPT)),
+        }
+    }
+
+    fn with<F: FnOnce()>(&self, f: F) {
+        metrics::with_local_recorder(&self.recorder, f);
+    }
+
+    /// Counts and times one answered request.
+    pub(crate) fn request(&self, outcome: &Outcome, status: u16, latency: Duration) {
+        let client = outcome.client.clone().unwrap_or_else(|| "-".to_owned());
+        let route = outcome.route.clone().unwrap_or_else(|| "-".to_owned());
+        let dialect = outcome.dialect.map_or("-", Dialect::as_str);
+        self.with(|| {
+            metrics::counter!("imagegate_gateway_requests_total",
+                "client" => client, "route" => route, "dialect" => dialect, "status" => status.to_string())
+            .increment(1);
+            metrics::histogram!("imagegate_gateway_request_duration_seconds", "dialect" => dialect)
+                .record(latency.as_secs_f64());
+            if let Some(wait) = outcome.wait {
+                metrics::histogram!("imagegate_gateway_admission_wait_seconds").record(wait.as_secs_f64());
+            }
+        });
+    }
+
+    /// The number of requests the gateway holds (set at each scrape, not per request: the
+    /// semaphore is the truth, and the hot path stays free of it).
+    pub(crate) fn queue_depth(&self, depth: usize) {
+        self.with(|| metrics::gauge!("imagegate_gateway_queue_depth").set(depth as f64));
+    }
+
+    /// A pool's use and limit on one dimension, refreshed at each scrape.
+    pub(crate) fn pool(&self, pool: &str, dimension: &str, used: u64, limit: Option<u64>) {
+        self.with(|| {
+            metrics::gauge!("imagegate_pool_used", "pool" => pool.to_owned(), "dimension" => dimension.to_owned())
+                .set(used as f64);
+            if let Some(limit) = limit {
+                metrics::gauge!("imagegate_pool_limit", "pool" => pool.to_owned(), "dimension" => dimension.to_owned())
+                    .set(limit as f64);
+            }
+        });
+    }
+
+    /// One router event: metrics, and the ring `/status.json` shows.
+    pub(crate) fn event(&self, event: &Event, now: Timestamp) {
+        let summary = match event {
+            Event::AttemptFinished {
+                target,
+                outcome,
+                elapsed,
+                cost_usd,
+                ..
+            } => {
+                let outcome = outcome.map_or("success", |k| k.as_str());
+                self.with(|| {
+                    metrics::counter!("imagegate_upstream_calls_total", "target" => target.clone(), "outcome" => outcome)
+                        .increment(1);
+                    metrics::counter!("imagegate_spend_usd_total", "target" => target.clone())
+                        .increment((cost_usd * 1_000_000.0).round().max(0.0) as u64);
+                });
+                json!({"event": "attempt_finished", "target": target, "outcome": outcome,
+                       "elapsed_ms": elapsed.as_millis() as u64, "cost_usd": cost_usd})
+            }
+            Event::RateLimited {
+                target,
+                provider,
+                project,
+                model,
+                kind,
+                retry_after,
+                quota,
+                ..
+            } => {
+                let pool = format!("{provider}/{}/{model}", project.as_deref().unwrap_or("-"));
+                let dimension = quota.dimension.map_or("unknown", |d| d.as_str());
+                self.with(|| {
+                    metrics::counter!("imagegate_upstream_429_total", "pool" => pool.clone(), "dimension" => dimension)
+                        .increment(1);
+                });
+                json!({"event": "rate_limited", "target": target, "pool": pool, "kind": kind.as_str(),
+                       "dimension": dimension, "retry_after_ms": retry_after.map(|d| d.as_millis() as u64)})
+            }
+            Event::PoolParked { pool, until } => {
+                json!({"event": "pool_parked", "pool": pool.to_string(), "until": until})
+            }
+            Event::TargetDisabled {
+                target,
+                kind,
+                advice,
+            } => {
+                json!({"event": "target_disabled", "target": target, "kind": kind.as_str(), "advice": advice})
+            }
+            Event::BudgetReached {
+                target,
+                limit_usd,
+                spent_usd,
+                ..
+            } => {
+                json!({"event": "budget_reached", "target": target, "limit_usd": limit_usd, "spent_usd": spent_usd})
+            }
+            Event::DailyQuotaWarning {
+                pool,
+                used,
+                limit,
+                percent,
+            } => {
+                json!({"event": "daily_quota_warning", "pool": pool.to_string(), "used": used, "limit": limit, "percent": percent})
+            }
+            Event::Throttled { wait, .. } => {
+                json!({"event": "throttled", "wait_ms": wait.as_millis() as u64})
+            }
+            _ => return,
+        };
+        let mut summary = summary;
+        summary["at"] = json!(now);
+        let mut events = self
+            .events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if events.len() == EVENTS_KEPT {
+            events.pop_front();
+        }
+        events.push_back(summary);
+    }
+
+    /// The recent events, oldest first.
+    pub(crate) fn events(&self) -> Vec<Value> {
+        self.events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Folds the histograms' raw samples into their buckets. The exporter keeps samples
+    /// until then, so without this a gateway nobody scrapes would grow without bound.
+    pub(crate) fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
+    /// The Prometheus text.
+    pub(crate) fn render(&self) -> String {
+        self.handle.render()
+    }
+}
+
+/// The one log line of a request. Never a key, a prompt or a body: the client's name stands
+/// for the key.
+pub(crate) fn log_line(
+    id: &str,
+    method: &str,
+    path: &str,
+    status: u16,
+    latency: Duration,
+    o: &Outcome,
+) {
+    tracing::info!(
+        target: "imagegate::gateway",
+        request_id = id,
+        method,
+        path,
+        client = o.client.as_deref().unwrap_or("-"),
+        dialect = o.dialect.map_or("-", Dialect::as_str),
+        route = o.route.as_deref().unwrap_or("-"),
+        target = o.target.as_deref().unwrap_or("-"),
+        status,
+        kind = o.kind.map_or("ok", FailureKind::as_str),
+        wait_ms = o.wait.map_or(0, |w| w.as_millis() as u64),
+        latency_ms = latency.as_millis() as u64,
+        cost_usd = o.cost_usd.unwrap_or(0.0),
+        "request"
+    );
+}
