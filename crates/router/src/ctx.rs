@@ -34,6 +34,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) misfits: Vec<String>,
     /// When the current wait began (the request's start, or the end of the last attempt).
     pub(crate) wait_from: Timestamp,
+    /// When the request started (its rank in the waiting room without a deadline, and the
+    /// start of a background request's aging).
+    pub(crate) start: Timestamp,
     pub(crate) attempts: Vec<Attempt>,
 }
 
@@ -62,6 +65,7 @@ impl<'a> Ctx<'a> {
             budget: None,
             misfits: Vec::new(),
             wait_from: start,
+            start,
             attempts: Vec::new(),
         }
     }
