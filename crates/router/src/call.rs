@@ -248,6 +248,13 @@ pub(crate) async fn call(
         drop(turn);
         drop(slot);
         let took = soonest(inner, route, ctx);
-        wait(inner, ctx, request.priority, wake, busy, freed, now, took).await?;
+        // An aged background request wakes with the interactive ones (no background lag), or
+        // it would find their capacity taken every time and its aging would count for nothing.
+        let priority = if rank.0 == 0 {
+            imagegate_core::Priority::Interactive
+        } else {
+            request.priority
+        };
+        wait(inner, ctx, priority, wake, busy, freed, now, took).await?;
     }
 }

@@ -152,12 +152,21 @@ mod tests {
             &policy,
             Priority::Background,
             at(0),
-            Some(at(7_200)),
+            Some(at(500)),
             4,
             at(300),
         );
-        assert_eq!(aged, (0, at(300), 4));
-        assert!(aged < ia, "aged background is due when it aged");
+        assert_eq!(aged, (0, at(500), 4));
+        assert!(
+            aged < ia,
+            "aged background goes before interactive due later"
+        );
+        let no_deadline = rank(&policy, Priority::Background, at(0), None, 7, at(300));
+        assert_eq!(
+            no_deadline,
+            (0, at(300), 7),
+            "without a deadline, due when it aged"
+        );
         let fifo = Policy::default().with_earliest_deadline_first(false);
         let a = rank(
             &fifo,
