@@ -155,6 +155,21 @@ pub struct Client {
     pub concurrency: usize,
     /// Targets in preference order.
     pub targets: Vec<Target>,
+    /// The router's overload knobs (`[client.router]`), for the `imagegate` strategy only:
+    /// how policies compare is measured by changing them here, never by editing code.
+    pub router: RouterKnobs,
+}
+
+/// The router policy knobs a scenario may set (`[client.router]`); unset means the router's
+/// default.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RouterKnobs {
+    /// Earliest deadline first among waiting requests of one priority (else by start).
+    pub earliest_deadline_first: Option<bool>,
+    /// The latency percentile feasibility is judged by; `Some(None)`: never shed.
+    pub latency_quantile: Option<Option<f64>>,
+    /// How long a background request waits before it ranks among interactive ones.
+    pub background_aging: Option<Duration>,
 }
 
 /// A whole scenario.
@@ -252,6 +267,17 @@ struct RawPool {
 struct RawClient {
     concurrency: usize,
     target: Vec<RawTarget>,
+    #[serde(default)]
+    router: Option<RawRouter>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRouter {
+    earliest_deadline_first: Option<bool>,
+    latency_quantile: Option<f64>,
+    shed: Option<bool>,
+    background_aging: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -604,6 +630,31 @@ impl Scenario {
                 limits: t.limits,
             });
         }
+        let router = match &cl.router {
+            None => RouterKnobs::default(),
+            Some(r) => {
+                if let Some(q) = r.latency_quantile
+                    && !(q.is_finite() && q > 0.0 && q <= 1.0)
+                {
+                    return Err(c.err(
+                        "client.router.latency_quantile",
+                        format!("expected a share in 0.0..=1.0 such as 0.95, found {q}"),
+                    ));
+                }
+                RouterKnobs {
+                    earliest_deadline_first: r.earliest_deadline_first,
+                    latency_quantile: match (r.shed, r.latency_quantile) {
+                        (Some(false), _) => Some(None),
+                        (_, Some(q)) => Some(Some(q)),
+                        _ => None,
+                    },
+                    background_aging: match &r.background_aging {
+                        Some(text) => Some(c.duration("client.router.background_aging", text)?),
+                        None => None,
+                    },
+                }
+            }
+        };
         Ok(Scenario {
             name: raw.name,
             start,
@@ -613,6 +664,7 @@ impl Scenario {
             client: Client {
                 concurrency: cl.concurrency,
                 targets,
+                router,
             },
         })
     }
