@@ -247,7 +247,7 @@ pub(crate) async fn call(
         }
         drop(turn);
         drop(slot);
-        let took = soonest(inner, route, ctx);
+        ctx.call_takes = soonest(inner, route, ctx);
         // An aged background request wakes with the interactive ones (no background lag), or
         // it would find their capacity taken every time and its aging would count for nothing.
         let priority = if rank.0 == 0 {
@@ -255,6 +255,6 @@ pub(crate) async fn call(
         } else {
             request.priority
         };
-        wait(inner, ctx, priority, wake, busy, freed, now, took).await?;
+        wait(inner, ctx, priority, wake, busy, freed, now).await?;
     }
 }

@@ -80,8 +80,8 @@ pub(crate) async fn wait(
     busy: bool,
     freed: Pin<&mut Notified<'_>>,
     now: Timestamp,
-    took: Duration,
 ) -> imagegate_core::Result<()> {
+    let took = ctx.call_takes;
     if wake.is_none() && !busy {
         return Err(ctx.no_target());
     }

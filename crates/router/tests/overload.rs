@@ -3,6 +3,8 @@
 //! not shed; waiting requests of one priority take capacity earliest deadline first; aging
 //! lets a background request through a stream of interactive work.
 
+#![allow(clippy::unwrap_used)] // a failed expectation is a failed test
+
 mod common;
 
 use std::sync::{Arc, Mutex};
@@ -147,8 +149,7 @@ async fn served_order(
     for t in tasks {
         t.await.unwrap();
     }
-    let order = served.lock().unwrap().clone();
-    order
+    served.lock().unwrap().clone()
 }
 
 #[tokio::test(start_paused = true)]
