@@ -2,8 +2,10 @@
 //! first target that admits, wait for the earliest capacity when none does, decide again after
 //! every error. Retries happen here and nowhere else.
 
-use imagegate_core::clock::span;
-use imagegate_core::{Error, ErrorKind, GenerateRequest, GenerateResponse, Result};
+use std::time::Duration;
+
+use imagegate_core::clock::{add, span};
+use imagegate_core::{Error, ErrorKind, GenerateRequest, GenerateResponse, Result, human_duration};
 use jiff::Timestamp;
 
 use crate::admit::{Admit, Go, Later, admit};
@@ -32,6 +34,51 @@ fn prefer_waiting(
         return false;
     }
     fallback.unwrap_or(0.0) - preferred.unwrap_or(0.0) >= policy.min_saving_usd
+}
+
+/// What a call to the target at `ti` is expected to take (`None`: not known yet, or shedding
+/// is off).
+fn expected(inner: &Inner, ti: usize) -> Option<Duration> {
+    inner
+        .policy
+        .latency_quantile
+        .and_then(|q| inner.targets.get(ti)?.latency.expected(q))
+}
+
+/// The shortest call any target still open to the request is expected to take (zero when one
+/// is not known): a wait that ends later than the deadline minus this is a wait for nothing.
+fn soonest(inner: &Inner, route: &[usize], ctx: &Ctx<'_>) -> Duration {
+    route
+        .iter()
+        .enumerate()
+        .filter(|(pos, _)| !ctx.excluded[*pos])
+        .map(|(_, &ti)| expected(inner, ti).unwrap_or(Duration::ZERO))
+        .min()
+        .unwrap_or(Duration::ZERO)
+}
+
+/// The error for a call that could be sent now but would end after the deadline.
+fn cannot_finish(
+    inner: &Inner,
+    ti: usize,
+    took: Duration,
+    deadline: Timestamp,
+    now: Timestamp,
+) -> Error {
+    let name = inner
+        .targets
+        .get(ti)
+        .map_or("?", |t| t.target.name.as_str());
+    Error::new(
+        ErrorKind::Timeout,
+        format!(
+            "the request cannot finish before its deadline {deadline} (in {}): calls to {name} \
+             lately take {} or more, so none was started",
+            human_duration(span(now, deadline)),
+            human_duration(took),
+        ),
+    )
+    .with_provider("router")
 }
 
 /// Makes one upstream call succeed for up to `remaining` images, or fails.
@@ -64,7 +111,8 @@ pub(crate) async fn call(
         if let Some((pos, not_before, retry)) = ctx.sticky
             && not_before > now
         {
-            if ctx.deadline.is_some_and(|d| not_before > d)
+            let took = expected(inner, route[pos]).unwrap_or(Duration::ZERO);
+            if ctx.deadline.is_some_and(|d| add(not_before, took) > d)
                 || !ctx.max_wait.allows(span(now, not_before), false)
             {
                 ctx.sticky = None;
@@ -84,6 +132,16 @@ pub(crate) async fn call(
             continue;
         }
         let slot = inner.gate.acquire(request.priority).await;
+        let now = inner.clock.now();
+        let rank = crate::room::rank(
+            &inner.policy,
+            request.priority,
+            ctx.start,
+            ctx.deadline,
+            ctx.id,
+            now,
+        );
+        let turn = inner.room.turn(rank).await;
         let now = inner.clock.now();
         let mut wake: Option<Wake> = None;
         let mut busy = false;
@@ -166,12 +224,37 @@ pub(crate) async fn call(
             }
         }
         if let Some(go) = picked {
+            let ti = route[go.pos];
+            if let (Some(deadline), Some(took)) = (ctx.deadline, expected(inner, ti))
+                && add(now, took) > deadline
+            {
+                // It would end too late: paying for an image thrown away helps no one, and
+                // the capacity goes to the next request in the room.
+                inner.store.release(go.reservation).await?;
+                release_all(inner, go.partners).await?;
+                inner.budget.settle(go.price.unwrap_or(0.0), 0.0);
+                ctx.excluded[go.pos] = true;
+                ctx.last_error = Some(cannot_finish(inner, ti, took, deadline, now));
+                drop(turn);
+                drop(slot);
+                continue;
+            }
+            drop(turn);
             match send(inner, route, ctx, *go, slot).await? {
                 Some(response) => return Ok(response),
                 None => continue,
             }
         }
+        drop(turn);
         drop(slot);
-        wait(inner, ctx, request.priority, wake, busy, freed, now).await?;
+        ctx.call_takes = soonest(inner, route, ctx);
+        // An aged background request wakes with the interactive ones (no background lag), or
+        // it would find their capacity taken every time and its aging would count for nothing.
+        let priority = if rank.0 == 0 {
+            imagegate_core::Priority::Interactive
+        } else {
+            request.priority
+        };
+        wait(inner, ctx, priority, wake, busy, freed, now).await?;
     }
 }

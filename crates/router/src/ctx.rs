@@ -1,5 +1,7 @@
 //! [`Ctx`]: what one request has learned so far, and the error for "no target can serve it".
 
+use std::time::Duration;
+
 use imagegate_core::{Attempt, Error, ErrorKind};
 use jiff::Timestamp;
 
@@ -34,6 +36,12 @@ pub(crate) struct Ctx<'a> {
     pub(crate) misfits: Vec<String>,
     /// When the current wait began (the request's start, or the end of the last attempt).
     pub(crate) wait_from: Timestamp,
+    /// When the request started (its rank in the waiting room without a deadline, and the
+    /// start of a background request's aging).
+    pub(crate) start: Timestamp,
+    /// What a call to the quickest target still open is expected to take (zero when not
+    /// known): capacity later than the deadline minus this comes too late.
+    pub(crate) call_takes: Duration,
     pub(crate) attempts: Vec<Attempt>,
 }
 
@@ -62,6 +70,8 @@ impl<'a> Ctx<'a> {
             budget: None,
             misfits: Vec::new(),
             wait_from: start,
+            start,
+            call_takes: Duration::ZERO,
             attempts: Vec::new(),
         }
     }

@@ -21,6 +21,7 @@ use crate::cache::Cache;
 use crate::events::Events;
 use crate::policy::Policy;
 use crate::queue::Gate;
+use crate::room::Room;
 use crate::target::TargetState;
 
 /// Everything the router shares between requests.
@@ -40,6 +41,8 @@ pub(crate) struct Inner {
     pub(crate) budget: Ledger,
     pub(crate) cache: Option<Cache>,
     pub(crate) gate: Arc<Gate>,
+    /// The order waiting requests take capacity in.
+    pub(crate) room: Room,
     pub(crate) events: Events,
     pub(crate) next_request: AtomicU64,
     /// Notified whenever a target's concurrency permit is given back.

@@ -43,7 +43,27 @@ pub struct Policy {
     /// returns, when its [`RequestOptions`](crate::RequestOptions) do not say. Default:
     /// [`MaxWait::Unbounded`] (a queue).
     pub max_wait: MaxWait,
+    /// Among waiting requests of one priority, the one with the earliest deadline takes
+    /// capacity first (on by default); off: the one that started first. Measured in
+    /// `docs/performance.md`.
+    pub earliest_deadline_first: bool,
+    /// A background request that has waited this long takes capacity as an interactive one
+    /// due then, so interactive work can delay background work but never starve it.
+    pub background_aging: Duration,
+    /// Which percentile of a target's latest call latencies a call is expected to take: a call
+    /// is not started when the deadline comes before the call would end, and a request whose
+    /// earliest start plus this is past its deadline fails at once. `None` never sheds.
+    pub latency_quantile: Option<f64>,
 }
+
+/// The default [`Policy::background_aging`].
+pub const DEFAULT_BACKGROUND_AGING: Duration = Duration::from_secs(300);
+
+/// The default [`Policy::latency_quantile`]: over the latest 64 calls, the slowest, so that a
+/// call started is one that finishes in time (a borderline call that misses is paid for and
+/// lost, while the capacity it took could have served a request with more time left).
+/// Measured against 0.95 in `docs/performance.md`.
+pub const DEFAULT_LATENCY_QUANTILE: f64 = 0.99;
 
 impl Default for Policy {
     fn default() -> Self {
@@ -57,6 +77,9 @@ impl Default for Policy {
             min_saving_usd: 0.0,
             max_queue_wait: None,
             max_wait: MaxWait::Unbounded,
+            earliest_deadline_first: true,
+            background_aging: DEFAULT_BACKGROUND_AGING,
+            latency_quantile: Some(DEFAULT_LATENCY_QUANTILE),
         }
     }
 }
@@ -111,6 +134,27 @@ impl Policy {
     #[must_use]
     pub fn with_rate_limit_retries(mut self, retries: u32) -> Self {
         self.rate_limit_retries = retries;
+        self
+    }
+
+    /// Orders waiting requests of one priority by deadline (`true`) or by start.
+    #[must_use]
+    pub fn with_earliest_deadline_first(mut self, on: bool) -> Self {
+        self.earliest_deadline_first = on;
+        self
+    }
+
+    /// Sets how long a background request waits before it ranks as an interactive one.
+    #[must_use]
+    pub fn with_background_aging(mut self, aging: Duration) -> Self {
+        self.background_aging = aging;
+        self
+    }
+
+    /// Sets the latency percentile feasibility is judged by (`None`: never shed).
+    #[must_use]
+    pub fn with_latency_quantile(mut self, quantile: Option<f64>) -> Self {
+        self.latency_quantile = quantile;
         self
     }
 }

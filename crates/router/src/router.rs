@@ -351,6 +351,7 @@ impl RouterBuilder {
                 budget: Ledger::new(self.budget),
                 cache: self.cache.map(|(dir, ttl)| Cache::new(dir, ttl)),
                 gate: Gate::new(self.concurrency),
+                room: crate::room::Room::default(),
                 events: Events::new(self.sink),
                 next_request: AtomicU64::new(1),
                 freed: Arc::new(Notify::new()),

@@ -110,6 +110,7 @@ pub(crate) async fn send(
                 .or(price)
                 .unwrap_or(0.0);
             inner.budget.settle(reserved, cost);
+            state.latency.record(elapsed);
             {
                 let mut health = state.health();
                 health.bare_429s = 0;

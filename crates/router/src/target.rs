@@ -9,6 +9,8 @@ use imagegate_core::{Capabilities, Error, ImageProvider};
 use jiff::Timestamp;
 use tokio::sync::Semaphore;
 
+use crate::latency::Latencies;
+
 /// Where a request can be sent: a provider, the model to ask it for, and the quota pool the
 /// call draws on.
 ///
@@ -76,6 +78,8 @@ pub(crate) struct TargetState {
     pub(crate) caps: Capabilities,
     /// Per-target concurrency, when limited.
     pub(crate) permits: Option<Arc<Semaphore>>,
+    /// What its successful calls took lately.
+    pub(crate) latency: Latencies,
     health: Mutex<Health>,
 }
 
@@ -86,6 +90,7 @@ impl TargetState {
             target,
             caps,
             permits: per_target.map(|n| Arc::new(Semaphore::new(n))),
+            latency: Latencies::default(),
             health: Mutex::new(Health::default()),
         }
     }

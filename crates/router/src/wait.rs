@@ -65,7 +65,8 @@ pub(crate) async fn sleep_until(inner: &Inner, at: Timestamp) {
 
 /// What bounded the wait that was refused.
 enum Bound {
-    Deadline(Timestamp),
+    /// The deadline, and what a call is expected to take.
+    Deadline(Timestamp, Duration),
     MaxWait(MaxWait),
 }
 
@@ -80,6 +81,7 @@ pub(crate) async fn wait(
     freed: Pin<&mut Notified<'_>>,
     now: Timestamp,
 ) -> imagegate_core::Result<()> {
+    let took = ctx.call_takes;
     if wake.is_none() && !busy {
         return Err(ctx.no_target());
     }
@@ -88,7 +90,7 @@ pub(crate) async fn wait(
     {
         // Still nothing at the deadline (every target busy, say): done waiting.
         return Err(match &wake {
-            Some(w) => capacity_error(ctx, w, &Bound::Deadline(deadline), now),
+            Some(w) => capacity_error(ctx, w, &Bound::Deadline(deadline, took), now),
             None => ctx.last_error.take().unwrap_or_else(|| {
                 Error::new(
                     ErrorKind::Timeout,
@@ -101,10 +103,18 @@ pub(crate) async fn wait(
     if let Some(w) = &wake
         && !busy
     {
+        // The call must also end by the deadline: capacity that returns later than the
+        // deadline minus what a call takes comes too late, and the request fails now, saying
+        // when capacity returns, rather than wait to expire.
         if let Some(deadline) = ctx.deadline
-            && w.at > deadline
+            && add(w.at, took) > deadline
         {
-            return Err(capacity_error(ctx, w, &Bound::Deadline(deadline), now));
+            return Err(capacity_error(
+                ctx,
+                w,
+                &Bound::Deadline(deadline, took),
+                now,
+            ));
         }
         if !ctx.max_wait.allows(span(now, w.at), w.daily) {
             return Err(capacity_error(ctx, w, &Bound::MaxWait(ctx.max_wait), now));
@@ -176,7 +186,11 @@ fn capacity_error(ctx: &mut Ctx<'_>, wake: &Wake, bound: &Bound, now: Timestamp)
         quota.dimension = Some(dimension);
     }
     let bound = match bound {
-        Bound::Deadline(deadline) => format!("before its deadline {deadline}"),
+        Bound::Deadline(deadline, took) if !took.is_zero() => format!(
+            "in time to finish before its deadline {deadline} (a call lately takes {})",
+            human_duration(*took)
+        ),
+        Bound::Deadline(deadline, _) => format!("before its deadline {deadline}"),
         Bound::MaxWait(max) => format!("within {}", max.describe()),
     };
     let what = match (&wake.pool, wake.daily) {

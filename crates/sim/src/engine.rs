@@ -36,6 +36,8 @@ pub enum JobOutcome {
 pub struct JobRecord {
     /// From 0, in arrival order.
     pub index: u64,
+    /// Its class (an index into the workload's classes).
+    pub class: usize,
     /// When it arrived.
     pub arrival: Timestamp,
     /// When it completed or was reported failed.
@@ -58,8 +60,11 @@ pub struct Run {
 /// The scenario's jobs, in arrival order.
 pub fn jobs(scenario: &Scenario) -> Vec<Job> {
     let start = scenario.start;
+    let dealt = scenario.workload.deal();
     (0..scenario.workload.jobs)
-        .map(|index| {
+        .zip(dealt)
+        .filter_map(|(index, class_index)| {
+            let class = scenario.workload.classes.get(class_index)?;
             let arrival = match scenario.workload.arrival {
                 Arrival::Burst => start,
                 Arrival::Every(interval) => add(
@@ -67,13 +72,15 @@ pub fn jobs(scenario: &Scenario) -> Vec<Job> {
                     interval.saturating_mul(u32::try_from(index).unwrap_or(u32::MAX)),
                 ),
             };
-            Job {
+            Some(Job {
                 index,
+                class: class_index,
                 arrival,
-                deadline: add(arrival, scenario.workload.deadline),
-                images: scenario.workload.images_per_job,
-                request: GenerateRequest::new(format!("simulated job {index}")),
-            }
+                deadline: add(arrival, class.deadline),
+                images: class.images_per_job,
+                request: GenerateRequest::new(format!("simulated job {index}"))
+                    .with_priority(class.priority),
+            })
         })
         .collect()
 }
@@ -144,6 +151,7 @@ async fn drive(scenario: &Scenario, name: StrategyName) -> Result<Run, String> {
                 };
                 let record = JobRecord {
                     index: job.index,
+                    class: job.class,
                     arrival: job.arrival,
                     end: clock.now(),
                     outcome,
@@ -165,7 +173,7 @@ async fn drive(scenario: &Scenario, name: StrategyName) -> Result<Run, String> {
         .iter()
         .map(|(key, upstream)| (key.clone(), upstream.calls()))
         .collect();
-    let report = measure(name, scenario.start, total, &jobs, &calls);
+    let report = measure(name, scenario, total, &jobs, &calls);
     Ok(Run {
         report,
         calls,
@@ -181,11 +189,12 @@ pub(crate) fn round(value: f64, places: i32) -> f64 {
 
 fn measure(
     name: StrategyName,
-    start: Timestamp,
+    scenario: &Scenario,
     total: u64,
     jobs: &[JobRecord],
     calls: &BTreeMap<(UpstreamKind, String), Vec<CallRecord>>,
 ) -> StrategyReport {
+    let start = scenario.start;
     let prices = crate::providers::prices();
     let price = |model: &str| prices.per_image(model, None).unwrap_or(0.0);
     let all = calls.values().flatten();
@@ -228,7 +237,9 @@ fn measure(
         upstream_503,
         makespan_s: round(makespan.as_secs_f64(), 3),
         goodput: 0.0,
+        of_bound: 0.0,
         cost_usd: round(cost, 4),
         wasted_usd: round((cost - delivered).max(0.0), 4),
+        classes: crate::report::classes(scenario, jobs),
     }
 }

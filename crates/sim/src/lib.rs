@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+pub mod bound;
 pub mod engine;
 pub mod providers;
 pub mod report;
@@ -58,6 +59,14 @@ pub fn simulate(scenario: &Scenario, strategies: &[StrategyName]) -> Result<SimR
             _ => 0.0,
         };
     }
+    let bound = bound::bound(scenario);
+    for row in &mut rows {
+        row.of_bound = if bound == 0 {
+            0.0
+        } else {
+            engine::round(row.completed as f64 / bound as f64, 4)
+        };
+    }
     rows.truncate(strategies.len().max(1).min(rows.len()));
     if strategies.is_empty() {
         rows.clear();
@@ -65,6 +74,7 @@ pub fn simulate(scenario: &Scenario, strategies: &[StrategyName]) -> Result<SimR
     Ok(SimReport {
         scenario: scenario.name.clone(),
         jobs: scenario.workload.jobs,
+        bound,
         results: rows,
     })
 }

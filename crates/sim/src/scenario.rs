@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use imagegate_core::Limits;
+use imagegate_core::{Limits, Priority};
 use imagegate_mock::sim::{Latency, TruePool, UpstreamKind, Window};
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -61,6 +61,52 @@ pub struct Workload {
     pub arrival: Arrival,
     /// Per job, from its arrival: not done by then means failed.
     pub deadline: Duration,
+    /// The classes jobs belong to (`[[workload.class]]`); without any, one class `all` made of
+    /// the fields above, so a scenario written before classes existed runs the same jobs.
+    pub classes: Vec<Class>,
+}
+
+/// One class of jobs: its share of the arrivals, its priority, deadline and size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Class {
+    /// Its name in the report.
+    pub name: String,
+    /// Its share of the jobs (relative to the other classes' shares).
+    pub share: f64,
+    /// The priority its requests carry.
+    pub priority: Priority,
+    /// Per job, from its arrival.
+    pub deadline: Duration,
+    /// Images each of its jobs needs.
+    pub images_per_job: u32,
+}
+
+impl Workload {
+    /// The class of job `index`: jobs are dealt to classes in proportion to their shares, by
+    /// the deterministic rule of smooth weighted round robin (job `i` goes to the class whose
+    /// `share x (i + 1) - jobs dealt so far` is largest, the first on a tie), so a class of a
+    /// quarter gets every fourth job rather than a random quarter.
+    pub fn deal(&self) -> Vec<usize> {
+        let total: f64 = self.classes.iter().map(|c| c.share).sum();
+        let mut dealt = vec![0u64; self.classes.len()];
+        (0..self.jobs)
+            .map(|i| {
+                let mut best = 0;
+                let mut best_gap = f64::NEG_INFINITY;
+                for (k, class) in self.classes.iter().enumerate() {
+                    let gap = class.share / total * (i + 1) as f64 - dealt[k] as f64;
+                    if gap > best_gap + 1e-9 {
+                        best = k;
+                        best_gap = gap;
+                    }
+                }
+                if let Some(d) = dealt.get_mut(best) {
+                    *d += 1;
+                }
+                best
+            })
+            .collect()
+    }
 }
 
 /// One true pool of the upstream.
@@ -109,6 +155,21 @@ pub struct Client {
     pub concurrency: usize,
     /// Targets in preference order.
     pub targets: Vec<Target>,
+    /// The router's overload knobs (`[client.router]`), for the `imagegate` strategy only:
+    /// how policies compare is measured by changing them here, never by editing code.
+    pub router: RouterKnobs,
+}
+
+/// The router policy knobs a scenario may set (`[client.router]`); unset means the router's
+/// default.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RouterKnobs {
+    /// Earliest deadline first among waiting requests of one priority (else by start).
+    pub earliest_deadline_first: Option<bool>,
+    /// The latency percentile feasibility is judged by; `Some(None)`: never shed.
+    pub latency_quantile: Option<Option<f64>>,
+    /// How long a background request waits before it ranks among interactive ones.
+    pub background_aging: Option<Duration>,
 }
 
 /// A whole scenario.
@@ -159,7 +220,20 @@ struct RawWorkload {
     images_per_job: u32,
     #[serde(default = "burst")]
     arrival: String,
-    deadline: String,
+    deadline: Option<String>,
+    #[serde(default)]
+    class: Vec<RawClass>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClass {
+    name: String,
+    share: f64,
+    #[serde(default)]
+    priority: Option<String>,
+    deadline: Option<String>,
+    images_per_job: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,6 +267,17 @@ struct RawPool {
 struct RawClient {
     concurrency: usize,
     target: Vec<RawTarget>,
+    #[serde(default)]
+    router: Option<RawRouter>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRouter {
+    earliest_deadline_first: Option<bool>,
+    latency_quantile: Option<f64>,
+    shed: Option<bool>,
+    background_aging: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -361,9 +446,82 @@ impl Scenario {
                 "expected at least 1 image per job, found 0",
             ));
         }
+        let deadline = match &w.deadline {
+            Some(text) => Some(c.duration("workload.deadline", text)?),
+            None if w.class.is_empty() => {
+                return Err(c.err(
+                    "workload.deadline",
+                    "expected a deadline such as \"6h\" (or one per [[workload.class]])",
+                ));
+            }
+            None => None,
+        };
+        let mut classes = Vec::new();
+        for (i, raw_class) in w.class.iter().enumerate() {
+            let key = |k: &str| format!("workload.class[{i}].{k}");
+            if !(raw_class.share.is_finite() && raw_class.share > 0.0) {
+                return Err(c.err(
+                    key("share"),
+                    format!(
+                        "expected a share above 0 (e.g. 0.75), found {}",
+                        raw_class.share
+                    ),
+                ));
+            }
+            let priority = match &raw_class.priority {
+                None => Priority::Interactive,
+                Some(text) => text.parse().map_err(|_| {
+                    c.err(
+                        key("priority"),
+                        format!("expected \"interactive\" or \"background\", found \"{text}\""),
+                    )
+                })?,
+            };
+            let class_deadline = match (&raw_class.deadline, deadline) {
+                (Some(text), _) => c.duration(&key("deadline"), text)?,
+                (None, Some(d)) => d,
+                (None, None) => {
+                    return Err(c.err(key("deadline"), "expected a deadline here or in [workload]"));
+                }
+            };
+            let images_per_job = raw_class.images_per_job.unwrap_or(w.images_per_job);
+            if images_per_job == 0 {
+                return Err(c.err(key("images_per_job"), "expected at least 1, found 0"));
+            }
+            if classes.iter().any(|k: &Class| k.name == raw_class.name) {
+                return Err(c.err(
+                    key("name"),
+                    format!(
+                        "expected a name of its own, found `{}` twice",
+                        raw_class.name
+                    ),
+                ));
+            }
+            classes.push(Class {
+                name: raw_class.name.clone(),
+                share: raw_class.share,
+                priority,
+                deadline: class_deadline,
+                images_per_job,
+            });
+        }
+        let deadline = match deadline {
+            Some(d) => d,
+            None => classes.iter().map(|k| k.deadline).max().unwrap_or_default(),
+        };
+        if classes.is_empty() {
+            classes.push(Class {
+                name: "all".to_owned(),
+                share: 1.0,
+                priority: Priority::default(),
+                deadline,
+                images_per_job: w.images_per_job,
+            });
+        }
+        let largest = classes.iter().map(|k| k.images_per_job).max().unwrap_or(1);
         // Every job and call is held in memory (a few hundred bytes each): a scenario past
         // this many images would take gigabytes before printing anything.
-        let images = w.jobs.saturating_mul(u64::from(w.images_per_job));
+        let images = w.jobs.saturating_mul(u64::from(largest));
         if images > MAX_IMAGES {
             return Err(c.err(
                 "workload.jobs",
@@ -378,7 +536,8 @@ impl Scenario {
             jobs: w.jobs,
             images_per_job: w.images_per_job,
             arrival: c.arrival("workload.arrival", &w.arrival)?,
-            deadline: c.duration("workload.deadline", &w.deadline)?,
+            deadline,
+            classes,
         };
 
         let u = raw.upstream;
@@ -471,6 +630,31 @@ impl Scenario {
                 limits: t.limits,
             });
         }
+        let router = match &cl.router {
+            None => RouterKnobs::default(),
+            Some(r) => {
+                if let Some(q) = r.latency_quantile
+                    && !(q.is_finite() && q > 0.0 && q <= 1.0)
+                {
+                    return Err(c.err(
+                        "client.router.latency_quantile",
+                        format!("expected a share in 0.0..=1.0 such as 0.95, found {q}"),
+                    ));
+                }
+                RouterKnobs {
+                    earliest_deadline_first: r.earliest_deadline_first,
+                    latency_quantile: match (r.shed, r.latency_quantile) {
+                        (Some(false), _) => Some(None),
+                        (_, Some(q)) => Some(Some(q)),
+                        _ => None,
+                    },
+                    background_aging: match &r.background_aging {
+                        Some(text) => Some(c.duration("client.router.background_aging", text)?),
+                        None => None,
+                    },
+                }
+            }
+        };
         Ok(Scenario {
             name: raw.name,
             start,
@@ -480,6 +664,7 @@ impl Scenario {
             client: Client {
                 concurrency: cl.concurrency,
                 targets,
+                router,
             },
         })
     }
@@ -548,5 +733,46 @@ limits = { rpm = 10, rpd = 250 }
         assert!(e.expected.contains("unknown field `rmp`"), "{e}");
         let e = parse(&GOOD.replace("seed = 7", "seed = \"x\"")).unwrap_err();
         assert!(e.key.contains("seed"), "{e}");
+    }
+
+    #[test]
+    fn classes_are_dealt_by_share_and_a_workload_without_them_is_one_class() {
+        let plain = parse(GOOD).unwrap();
+        assert_eq!(plain.workload.classes.len(), 1);
+        assert_eq!(
+            plain.workload.classes[0].deadline,
+            Duration::from_secs(48 * 3_600)
+        );
+        assert!(plain.workload.deal().iter().all(|&c| c == 0));
+        let mixed = GOOD.replace(
+            "deadline = \"48h\"\n",
+            "[[workload.class]]\nname = \"ia\"\nshare = 3\ndeadline = \"2m\"\n\
+             [[workload.class]]\nname = \"bg\"\nshare = 1\npriority = \"background\"\n\
+             deadline = \"2h\"\nimages_per_job = 2\n",
+        );
+        let s = parse(&mixed).unwrap();
+        assert_eq!(s.workload.classes[1].priority, Priority::Background);
+        assert_eq!(s.workload.classes[1].images_per_job, 2);
+        // Three interactive jobs to one background, evenly spread: job 2 is the first where
+        // the background's gap (3/4 - 0) beats the interactive one's (9/4 - 2); a tie (job 1,
+        // job 5) goes to the first class.
+        assert_eq!(s.workload.deal(), [0, 0, 1, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(s.workload.deadline, Duration::from_secs(7_200));
+    }
+
+    #[test]
+    fn a_bad_class_names_its_key() {
+        let bad = GOOD.replace(
+            "deadline = \"48h\"\n",
+            "deadline = \"48h\"\n[[workload.class]]\nname = \"ia\"\nshare = 0\n",
+        );
+        assert_eq!(parse(&bad).unwrap_err().key, "workload.class[0].share");
+        let bad = GOOD.replace(
+            "deadline = \"48h\"\n",
+            "deadline = \"48h\"\n[[workload.class]]\nname = \"ia\"\nshare = 1\npriority = \"urgent\"\n",
+        );
+        assert_eq!(parse(&bad).unwrap_err().key, "workload.class[0].priority");
+        let bad = GOOD.replace("deadline = \"48h\"\n", "");
+        assert_eq!(parse(&bad).unwrap_err().key, "workload.deadline");
     }
 }

@@ -66,6 +66,8 @@ pub struct World {
     pub targets: Vec<SimTarget>,
     /// The scenario's seed.
     pub seed: u64,
+    /// The router knobs of `[client.router]`.
+    pub router: crate::scenario::RouterKnobs,
 }
 
 impl World {
@@ -119,6 +121,7 @@ impl World {
             upstreams,
             targets,
             seed: scenario.seed,
+            router: scenario.client.router,
         }
     }
 }

@@ -22,9 +22,9 @@ fn shipped() -> Vec<PathBuf> {
 }
 
 #[test]
-fn the_six_shipped_scenarios_each_load() {
+fn the_shipped_scenarios_each_load() {
     let files = shipped();
-    assert!(files.len() >= 6, "{files:?}");
+    assert!(files.len() >= 8, "{files:?}");
     for file in files {
         Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
     }
@@ -53,4 +53,44 @@ fn every_strategy_accounts_for_every_job_and_the_oracle_never_gets_a_429() {
         assert_eq!(oracle.upstream_429, 0, "{}: {oracle:?}", file.display());
         assert_eq!(oracle.goodput, 1.0);
     }
+}
+
+fn router_on(file: &str) -> (imagegate_sim::SimReport, imagegate_sim::StrategyReport) {
+    let path = shipped()
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n == file))
+        .unwrap_or_else(|| panic!("{file} is not shipped"));
+    let report = simulate(&Scenario::load(&path).unwrap(), &[StrategyName::Imagegate]).unwrap();
+    let row = report.results[0].clone();
+    (report, row)
+}
+
+#[test]
+fn under_overload_the_router_completes_nine_tenths_of_the_bound_and_wastes_almost_nothing() {
+    let (report, row) = router_on("interactive-overload.toml");
+    assert!(
+        report.bound < report.jobs,
+        "the scenario is overloaded: {report:?}"
+    );
+    assert!(row.of_bound >= 0.9, "{row:?}");
+    assert!(row.wasted_usd <= 0.01 * row.cost_usd, "{row:?}");
+    assert_eq!(row.lost, 0);
+}
+
+#[test]
+fn interactive_work_is_not_delayed_by_background_work_and_background_still_finishes() {
+    let (report, row) = router_on("interactive-and-background.toml");
+    assert_eq!(row.completed, report.bound, "{row:?}");
+    let class = |name: &str| {
+        row.classes
+            .iter()
+            .find(|c| c.class == name)
+            .unwrap()
+            .clone()
+    };
+    let (ia, bg) = (class("interactive"), class("background"));
+    assert_eq!(ia.completed, ia.jobs, "{ia:?}");
+    // Served about as soon as a call allows (calls take 8-30 s), not near its 2-minute deadline.
+    assert!(ia.p95_s.unwrap() <= 60.0, "{ia:?}");
+    assert_eq!(bg.completed, bg.jobs, "{bg:?}");
 }

@@ -22,7 +22,7 @@ pub(crate) struct Args {
     #[arg(long = "strategy", value_name = "NAME")]
     strategies: Vec<String>,
 
-    /// Print one JSON object (`{"scenario", "jobs", "results": [...]}`) instead of a table.
+    /// Print one JSON object (`{"scenario", "jobs", "bound", "results": [...]}`) instead of a table.
     #[arg(long)]
     json: bool,
 }

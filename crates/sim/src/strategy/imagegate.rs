@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use imagegate_core::quota::{PoolConfig, PoolId};
 use imagegate_core::{Error, ImageProvider, Limits};
-use imagegate_router::{Router, Target};
+use imagegate_router::{Policy, Router, Target};
 
 use super::{Job, Served, Strategy};
 use crate::world::{World, derive_seed};
@@ -23,7 +23,19 @@ pub struct Imagegate {
 }
 
 pub(crate) fn build(world: &World) -> Result<Arc<dyn Strategy>, String> {
+    let knobs = world.router;
+    let mut policy = Policy::default();
+    if let Some(edf) = knobs.earliest_deadline_first {
+        policy = policy.with_earliest_deadline_first(edf);
+    }
+    if let Some(quantile) = knobs.latency_quantile {
+        policy = policy.with_latency_quantile(quantile);
+    }
+    if let Some(aging) = knobs.background_aging {
+        policy = policy.with_background_aging(aging);
+    }
     let mut builder = Router::builder(world.clock.clone())
+        .policy(policy)
         .seed(derive_seed(world.seed, "strategy/imagegate"))
         .prices(crate::providers::prices());
     for t in &world.targets {

@@ -28,6 +28,8 @@ pub use oracle::Oracle;
 pub struct Job {
     /// From 0, in arrival order.
     pub index: u64,
+    /// Its class (an index into the workload's classes).
+    pub class: usize,
     /// When it arrives.
     pub arrival: Timestamp,
     /// When it is no longer wanted.
