@@ -128,10 +128,12 @@ pub(crate) async fn call(
                     retry,
                 },
             });
-            sleep_until(inner, not_before).await;
+            ctx.unless_stopped(sleep_until(inner, not_before)).await?;
             continue;
         }
-        let slot = inner.gate.acquire(request.priority).await;
+        let slot = ctx
+            .unless_stopped(inner.gate.acquire(request.priority))
+            .await?;
         let now = inner.clock.now();
         let rank = crate::room::rank(
             &inner.policy,
@@ -141,7 +143,7 @@ pub(crate) async fn call(
             ctx.id,
             now,
         );
-        let turn = inner.room.turn(rank).await;
+        let turn = ctx.unless_stopped(inner.room.turn(rank)).await?;
         let now = inner.clock.now();
         let mut wake: Option<Wake> = None;
         let mut busy = false;
@@ -240,6 +242,12 @@ pub(crate) async fn call(
                 continue;
             }
             drop(turn);
+            if let Err(stopped) = ctx.check_stop() {
+                inner.store.release(go.reservation).await?;
+                release_all(inner, go.partners).await?;
+                inner.budget.settle(go.price.unwrap_or(0.0), 0.0);
+                return Err(stopped);
+            }
             match send(inner, route, ctx, *go, slot).await? {
                 Some(response) => return Ok(response),
                 None => continue,

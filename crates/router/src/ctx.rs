@@ -43,6 +43,8 @@ pub(crate) struct Ctx<'a> {
     /// known): capacity later than the deadline minus this comes too late.
     pub(crate) call_takes: Duration,
     pub(crate) attempts: Vec<Attempt>,
+    /// The caller's signal to stop waiting ([`RequestOptions::stop`](crate::RequestOptions)).
+    pub(crate) stop: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl<'a> Ctx<'a> {
@@ -73,6 +75,30 @@ impl<'a> Ctx<'a> {
             start,
             call_takes: Duration::ZERO,
             attempts: Vec::new(),
+            stop: None,
+        }
+    }
+
+    /// `Err` when the caller has stopped waiting for this request: checked before every
+    /// upstream call, so nothing is sent for a request its caller gave up on.
+    pub(crate) fn check_stop(&self) -> Result<(), Error> {
+        match &self.stop {
+            Some(stop) if stop.is_cancelled() => Err(stopped()),
+            _ => Ok(()),
+        }
+    }
+
+    /// `fut`, or `Err` as soon as the caller stops waiting.
+    pub(crate) async fn unless_stopped<T>(
+        &self,
+        fut: impl std::future::Future<Output = T>,
+    ) -> Result<T, Error> {
+        match &self.stop {
+            None => Ok(fut.await),
+            Some(stop) => tokio::select! {
+                value = fut => Ok(value),
+                () = stop.cancelled() => Err(stopped()),
+            },
         }
     }
 
@@ -116,4 +142,12 @@ impl<'a> Ctx<'a> {
         Error::config(format!("route `{}` has no usable target", self.route_name))
             .with_provider("router")
     }
+}
+
+/// The error of a request its caller stopped waiting for before it was sent.
+fn stopped() -> Error {
+    Error::new(
+        imagegate_core::ErrorKind::Unavailable,
+        "stopped before it was sent: the caller stopped waiting (shutting down)",
+    )
 }

@@ -1,4 +1,4 @@
-//! Per-request options: the cache and the maximum wait.
+//! Per-request options: the cache, the maximum wait, and a signal to stop waiting.
 //!
 //! The maximum wait is a router option rather than a field of `GenerateRequest` because
 //! waiting is the router's job alone: providers never wait (one call, one upstream request),
@@ -7,6 +7,8 @@
 //! `--max-wait`, later the gateway from its client's headers) all hold the router.
 
 use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 /// How long one request may wait for capacity before it fails at once, saying when capacity
 /// returns.
@@ -57,7 +59,7 @@ impl MaxWait {
 }
 
 /// Per-request options beyond the [`GenerateRequest`](imagegate_core::GenerateRequest) itself.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct RequestOptions {
     /// Use the cache for this request: `None` follows the configuration (on when the router
@@ -67,6 +69,12 @@ pub struct RequestOptions {
     /// How long this request may wait for capacity; `None` follows the policy
     /// ([`Policy::max_wait`](crate::Policy::max_wait)).
     pub max_wait: Option<MaxWait>,
+    /// Stop waiting when this is cancelled: a request still waiting for capacity, a slot or a
+    /// retry fails at once with `unavailable` ("stopped before it was sent"), while an upstream
+    /// call already under way finishes (it may be billed). A gateway cancels it when it begins
+    /// to shut down, so queued clients are told to retry elsewhere at once instead of waiting
+    /// out the grace period.
+    pub stop: Option<CancellationToken>,
 }
 
 impl RequestOptions {
@@ -81,6 +89,13 @@ impl RequestOptions {
     #[must_use]
     pub fn with_max_wait(mut self, max_wait: MaxWait) -> Self {
         self.max_wait = Some(max_wait);
+        self
+    }
+
+    /// Options whose waiting ends when `stop` is cancelled ([`stop`](Self::stop)).
+    #[must_use]
+    pub fn with_stop(mut self, stop: CancellationToken) -> Self {
+        self.stop = Some(stop);
         self
     }
 }

@@ -56,6 +56,7 @@ pub(crate) async fn serve(
         .or_else(|| inner.policy.max_queue_wait.map(|w| add(start, w)));
     let max_wait = options.max_wait.unwrap_or(inner.policy.max_wait);
     let mut ctx = Ctx::new(id, route_name, route.len(), deadline, max_wait, start);
+    ctx.stop = options.stop;
     let mut combined: Option<GenerateResponse> = None;
     let mut remaining = request.count;
     while remaining > 0 {

@@ -145,15 +145,17 @@ pub(crate) async fn wait(
             None => std::future::pending::<()>().await,
         }
     };
-    if busy {
-        tokio::select! {
-            () = sleep => {}
-            () = freed => {}
+    let waiting = async {
+        if busy {
+            tokio::select! {
+                () = sleep => {}
+                () = freed => {}
+            }
+        } else {
+            sleep.await;
         }
-    } else {
-        sleep.await;
-    }
-    Ok(())
+    };
+    ctx.unless_stopped(waiting).await
 }
 
 /// `2026-11-24T08:00:00Z (2026-11-24 09:00 CET here, 2026-11-24 00:00 PST)`: the instant for

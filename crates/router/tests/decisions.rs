@@ -699,3 +699,51 @@ async fn an_implausible_delay_on_a_per_minute_quota_holds_the_pool_a_few_minutes
         assert_eq!(b.call_count(), 1);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_waiting_for_capacity_stops_at_once_when_its_caller_stops_waiting() {
+    // A gateway that begins to shut down cancels the stop token: a request still waiting for
+    // its window must fail at once (the client can retry elsewhere) and send nothing, while a
+    // call already under way is left to finish.
+    let clock = clock();
+    let a = always("a", &clock, Outcome::image());
+    let router = Router::builder(dyn_clock(&clock))
+        .target(target("a", &a, rpm(1)))
+        .build()
+        .unwrap();
+    router.generate(&request()).await.unwrap();
+    let mut events = router.subscribe();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let options = RequestOptions::default().with_stop(stop.clone());
+    let waiting = {
+        let router = router.clone();
+        tokio::spawn(async move {
+            router
+                .generate_with(DEFAULT_ROUTE, &request(), options)
+                .await
+        })
+    };
+    // It waits for the next minute window.
+    loop {
+        if let Event::Throttled { .. } = events.recv().await.unwrap() {
+            break;
+        }
+    }
+    let before = elapsed(&clock);
+    stop.cancel();
+    let err = waiting.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(
+        err.message().contains("stopped before it was sent"),
+        "{err}"
+    );
+    assert_eq!(elapsed(&clock), before, "no wait after the stop");
+    assert_eq!(
+        a.call_count(),
+        1,
+        "nothing was sent for the stopped request"
+    );
+    // The window it was waiting for is still there for the next request.
+    router.generate(&request()).await.unwrap();
+    assert_eq!(a.call_count(), 2);
+}

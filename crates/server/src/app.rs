@@ -165,9 +165,10 @@ impl Gateway {
             .with_state(self.shared.clone())
     }
 
-    /// Serves on `listener` until `shutdown` completes; then stops accepting, lets requests in
-    /// flight finish within `server.shutdown_grace`, answers the ones still waiting 503 with
-    /// `Retry-After`, and returns.
+    /// Serves on `listener` until `shutdown` completes; then stops accepting, answers the
+    /// requests still waiting for capacity 503 with `Retry-After` at once, lets the ones whose
+    /// upstream call has started finish within `server.shutdown_grace` (503 for any still
+    /// unanswered when it ends), and returns.
     ///
     /// # Errors
     /// The listener's I/O error.

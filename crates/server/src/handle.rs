@@ -143,7 +143,12 @@ impl Call {
         let wait = deadline::max_wait(headers, shared.config.max_wait)
             .map_err(|e| Failure::invalid(deadline::MAX_WAIT_HEADER, e.0))?;
         request.priority = client.priority;
-        let options = RequestOptions::default().with_max_wait(MaxWait::UpTo(wait));
+        // A request still waiting for capacity when the gateway begins to stop is answered
+        // 503 at once (it can retry on another instance); one whose call has started finishes
+        // within the grace period.
+        let options = RequestOptions::default()
+            .with_max_wait(MaxWait::UpTo(wait))
+            .with_stop(shared.draining.clone());
         let result = tokio::select! {
             result = shared.router.generate_with(&route, &request, options) => result,
             () = shared.expired.cancelled() => {
@@ -162,6 +167,18 @@ impl Call {
                 self.outcome.cost_usd = response.cost_usd;
                 self.add_spend(client, response.cost_usd.unwrap_or(0.0));
                 Ok(response)
+            }
+            Err(error)
+                if shared.draining.is_cancelled()
+                    && error.http_status().is_none()
+                    && error.kind() == imagegate_core::ErrorKind::Unavailable =>
+            {
+                // The router stopped waiting because the gateway is stopping.
+                Err(Failure::new(
+                    FailureKind::ShuttingDown,
+                    "the gateway is stopping and this request had not been sent; try again shortly",
+                )
+                .retry_after(RESTART_RETRY))
             }
             Err(error) => {
                 let mut failure = Failure::from_router(&error).model(model);

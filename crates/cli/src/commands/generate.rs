@@ -208,7 +208,9 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         }
         tracing::info!(provider = %name, model = %model, images = wanted, "calling provider");
         let waits = announce_waits(router);
-        let outcome = router.generate_with(&routed.route, &call, options).await;
+        let outcome = router
+            .generate_with(&routed.route, &call, options.clone())
+            .await;
         waits.abort();
         let response = match outcome {
             Ok(response) => response,
