@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{settings, stack};
+use common::{settings, stack, stack_on};
 use imagegate_server::{ClientConfig, ServerConfig, key_sha256};
 use serde_json::{Value, json};
 
@@ -466,4 +466,56 @@ async fn health_readiness_status_and_metrics() {
         );
     }
     s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_still_waiting_for_capacity_is_answered_503_at_once_when_the_stop_begins() {
+    // The router and the gateway on the real clock, so a request really waits for its window.
+    let mut s = stack_on(
+        settings(),
+        Some(std::sync::Arc::new(imagegate_core::SystemClock)),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let post = |model: &'static str| {
+        client
+            .post(format!("{}/v1/images/generations", s.url))
+            .header("x-imagegate-max-wait", "300")
+            .json(&json!({"model": model, "prompt": "a lighthouse"}))
+            .send()
+    };
+    // One call in flight, held by the gate.
+    let in_flight = tokio::spawn(post("held"));
+    s.gate.started.notified().await;
+    // The pool of dall-e-3 allows 1 a minute: the first takes it, the second waits a minute.
+    assert_eq!(post("dall-e-3").await.unwrap().status(), 200);
+    let waiting = tokio::spawn(post("dall-e-3"));
+    let mut held = 0;
+    for _ in 0..10_000 {
+        let status: Value = reqwest::get(format!("{}/status.json", s.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        held = status["queue"]["held"].as_u64().unwrap();
+        if held == 2 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(held, 2, "one request in flight and one waiting");
+
+    s.signal_stop();
+    // The waiting one is answered at once (a minute before its window), with a retry hint.
+    let r = waiting.await.unwrap().unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "shutting_down", "{body}");
+    // The one in flight still finishes within the grace period.
+    s.gate.release(1);
+    let r = in_flight.await.unwrap().unwrap();
+    assert_eq!(r.status(), 200);
+    s.stopped().await.unwrap();
 }
