@@ -149,6 +149,8 @@ impl Gateway {
             .route("/healthz", get(handle::healthz))
             .route("/readyz", get(handle::readyz))
             .route("/status.json", get(handle::status))
+            .route("/", get(crate::page::page))
+            .route("/status", get(crate::page::page))
             .route("/metrics", get(handle::metrics));
         for version in ["v1beta", "v1"] {
             app = app.route(
@@ -258,5 +260,12 @@ async fn observe_request(
     let status = response.status().as_u16();
     log_line(&id, &method, &path, status, latency, &outcome);
     shared.observe.request(&outcome, status, latency);
+    if outcome.dialect.is_some() {
+        let now = shared.clock.now();
+        shared.observe.answered(status, now);
+        if status == 429 {
+            shared.observe.refused(&outcome, now);
+        }
+    }
     response
 }

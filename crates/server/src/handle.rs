@@ -587,8 +587,18 @@ pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-/// `GET /status.json`: pools, queue, spend, disabled targets and the last events.
-pub(crate) async fn status(State(shared): State<Arc<Shared>>) -> Response {
+/// `GET /status.json`: pools, queue, spend, disabled targets, the last hour's requests and the
+/// last events. Behind the clients' keys when clients are configured (the status page sends
+/// the key as `Authorization: Bearer`), open when none are (then the gateway is loopback only).
+pub(crate) async fn status(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(failure) = authenticate(&shared.keys, &headers, &query::pairs(raw.as_deref())) {
+        return failure.render(Dialect::OpenAi, shared.clock.now());
+    }
+    let now = shared.clock.now();
     let pools = match shared.router.pool_statuses().await {
         Ok(pools) => serde_json::to_value(pools).unwrap_or(Value::Null),
         Err(e) => json!({"error": e.message()}),
@@ -611,8 +621,36 @@ pub(crate) async fn status(State(shared): State<Arc<Shared>>) -> Response {
             "pools": pools,
             "disabled_targets": disabled,
             "events": shared.observe.events(),
+            "history": shared.observe.history(now),
+            "budget": {
+                "spent_usd": shared.router.spent_usd(),
+                "reached": shared.router.budget_reached(),
+                "clients": client_budgets(&shared, now),
+            },
+            "auth": if shared.keys.is_open() { "open" } else { "keys" },
         }),
     )
+}
+
+/// Each configured client's spend today (UTC) against its `budget_usd_per_day`.
+fn client_budgets(shared: &Shared, now: jiff::Timestamp) -> Vec<Value> {
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let spend = shared
+        .spend
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    shared
+        .config
+        .clients
+        .iter()
+        .map(|c| {
+            let spent = spend
+                .get(&c.name)
+                .filter(|(day, _)| *day == today)
+                .map_or(0.0, |(_, usd)| *usd);
+            json!({"client": c.name, "spent_usd": spent, "budget_usd_per_day": c.budget_usd_per_day})
+        })
+        .collect()
 }
 
 /// `GET /metrics`: Prometheus text, with pool use and limits refreshed now.

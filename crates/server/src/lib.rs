@@ -15,10 +15,12 @@ mod handle;
 mod keys;
 mod observe;
 mod openai;
+mod page;
 mod query;
 mod size;
 
 pub use app::Gateway;
 pub use config::{ClientConfig, ConfigError, DEFAULT_MAX_BODY, ServerConfig};
 pub use failure::{Dialect, FailureKind};
+pub use page::{STATUS_PAGE, page as status_page};
 pub use keys::{KeyError, generate_key, key_sha256};

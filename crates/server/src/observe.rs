@@ -19,6 +19,21 @@ use crate::failure::{Dialect, FailureKind};
 /// How many events `/status.json` keeps.
 pub(crate) const EVENTS_KEPT: usize = 100;
 
+/// How many minutes of request counts `/status.json` keeps (the status page's chart: an hour).
+pub(crate) const MINUTES_KEPT: usize = 60;
+
+/// What happened in one minute (UTC, counted from the epoch), for the status page's chart.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Minute {
+    minute: i64,
+    /// API requests answered (not the page, `/status.json` or `/metrics`).
+    requests: u64,
+    /// Of those, answered 429 by the gateway.
+    rate_limited: u64,
+    /// 429s the upstreams answered the router.
+    upstream_429: u64,
+}
+
 /// Latency buckets, in seconds: a cache hit is milliseconds, an image tens of seconds.
 const BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 120.0,
@@ -41,6 +56,7 @@ pub(crate) struct Observe {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     events: Mutex<VecDeque<Value>>,
+    minutes: Mutex<VecDeque<Minute>>,
 }
 
 impl std::fmt::Debug for Observe {
@@ -61,6 +77,7 @@ impl Observe {
             recorder,
             handle,
             events: Mutex::new(VecDeque::with_capacity(EVENTS_KEPT)),
+            minutes: Mutex::new(VecDeque::with_capacity(MINUTES_KEPT + 1)),
         }
     }
 
@@ -135,12 +152,15 @@ impl Observe {
             } => {
                 let pool = format!("{provider}/{}/{model}", project.as_deref().unwrap_or("-"));
                 let dimension = quota.dimension.map_or("unknown", |d| d.as_str());
+                self.tally(now, |m| m.upstream_429 += 1);
                 self.with(|| {
                     metrics::counter!("imagegate_upstream_429_total", "pool" => pool.clone(), "dimension" => dimension)
                         .increment(1);
                 });
                 json!({"event": "rate_limited", "target": target, "pool": pool, "kind": kind.as_str(),
-                       "dimension": dimension, "retry_after_ms": retry_after.map(|d| d.as_millis() as u64)})
+                       "dimension": dimension, "retry_after_ms": retry_after.map(|d| d.as_millis() as u64),
+                       "quota_id": quota.quota_id, "quota_value": quota.quota_value,
+                       "reset_at": quota.reset_at})
             }
             Event::PoolParked { pool, until } => {
                 json!({"event": "pool_parked", "pool": pool.to_string(), "until": until})
@@ -173,6 +193,20 @@ impl Observe {
             }
             _ => return,
         };
+        self.push_event(summary, now);
+    }
+
+    /// A request the gateway itself answered 429 (no capacity within its maximum wait, the
+    /// queue full, a budget): the event the status page shows as "why is it waiting".
+    pub(crate) fn refused(&self, outcome: &Outcome, now: Timestamp) {
+        let summary = json!({"event": "answered_429",
+            "client": outcome.client, "route": outcome.route, "target": outcome.target,
+            "kind": outcome.kind.map(FailureKind::as_str),
+            "dialect": outcome.dialect.map(Dialect::as_str)});
+        self.push_event(summary, now);
+    }
+
+    fn push_event(&self, summary: Value, now: Timestamp) {
         let mut summary = summary;
         summary["at"] = json!(now);
         let mut events = self
@@ -183,6 +217,61 @@ impl Observe {
             events.pop_front();
         }
         events.push_back(summary);
+    }
+
+    /// Counts one answered API request in its minute (and as a 429 when it was one).
+    pub(crate) fn answered(&self, status: u16, now: Timestamp) {
+        self.tally(now, |m| {
+            m.requests += 1;
+            if status == 429 {
+                m.rate_limited += 1;
+            }
+        });
+    }
+
+    fn tally(&self, now: Timestamp, f: impl FnOnce(&mut Minute)) {
+        let minute = now.as_second().div_euclid(60);
+        let mut minutes = self
+            .minutes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if minutes.back().is_none_or(|m| m.minute != minute) {
+            minutes.push_back(Minute {
+                minute,
+                ..Minute::default()
+            });
+        }
+        while minutes.len() > MINUTES_KEPT {
+            minutes.pop_front();
+        }
+        if let Some(last) = minutes.back_mut() {
+            f(last);
+        }
+    }
+
+    /// The last hour, one entry per minute ending with the one holding `now`, oldest first,
+    /// minutes with nothing as zeros: `{"at", "requests", "rate_limited", "upstream_429"}`.
+    pub(crate) fn history(&self, now: Timestamp) -> Vec<Value> {
+        let current = now.as_second().div_euclid(60);
+        let minutes = self
+            .minutes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (current - MINUTES_KEPT as i64 + 1..=current)
+            .map(|minute| {
+                let m = minutes
+                    .iter()
+                    .find(|m| m.minute == minute)
+                    .copied()
+                    .unwrap_or_default();
+                json!({
+                    "at": Timestamp::from_second(minute * 60).ok(),
+                    "requests": m.requests,
+                    "rate_limited": m.rate_limited,
+                    "upstream_429": m.upstream_429,
+                })
+            })
+            .collect()
     }
 
     /// The recent events, oldest first.
