@@ -98,12 +98,14 @@ async fn dom(browser: &Path, url: &str, budget_ms: u32) -> String {
 }
 
 /// A PNG of the page at `width` x `height`, written to `file`.
-async fn screenshot(browser: &Path, url: &str, file: &Path, width: u32, height: u32) {
+async fn screenshot(browser: &Path, url: &str, file: &Path, width: u32, height: u32, dark: bool) {
+    let scheme = if dark { "--force-dark-mode" } else { "--disable-features=WebContentsForceDark" };
     run_chromium(
         browser,
         url,
         &[
             "--virtual-time-budget=4000".to_owned(),
+            scheme.to_owned(),
             format!("--window-size={width},{height}"),
             format!("--screenshot={}", file.display()),
         ],
@@ -186,6 +188,11 @@ async fn the_page_shows_pools_the_429_and_the_resets_from_a_gateway() {
         daily.contains("Fri 08:00 local, Fri 00:00 Pacific"),
         "{daily}"
     );
+    // The headline says which pool holds requests and when it frees up.
+    assert!(
+        dom.contains(r#"<b>gemini / gw / gemini-3-pro-image-preview</b>: rpm full, frees in <span data-at="1768478460000">"#),
+        "{dom}"
+    );
     // The 429 the gateway answered, in the events.
     assert!(dom.contains(r#"data-event="answered_429""#), "{dom}");
     assert!(
@@ -193,10 +200,12 @@ async fn the_page_shows_pools_the_429_and_the_resets_from_a_gateway() {
         "{dom}"
     );
     assert!(dom.contains("3 requests, 1 429s in the last hour"), "{dom}");
+    assert!(dom.contains("call to flash: success in 0 ms"), "{dom}");
 
     let out = out_dir();
-    screenshot(&browser, &s.url, &out.join("status-page.png"), 1100, 1500).await;
-    screenshot(&browser, &s.url, &out.join("status-page-360.png"), 360, 2400).await;
+    screenshot(&browser, &s.url, &out.join("status-page.png"), 1100, 1500, false).await;
+    screenshot(&browser, &s.url, &out.join("status-page-360.png"), 360, 2400, false).await;
+    screenshot(&browser, &s.url, &out.join("status-page-dark.png"), 1100, 1500, true).await;
     eprintln!("screenshots in {}", out.display());
     s.stop().await;
 }
@@ -306,6 +315,10 @@ async fn bad_pools_a_billing_block_and_odd_values_are_shown_without_an_error() {
     // Use past the limit, a zone nobody knows, a reset that is not a time.
     assert!(dom.contains("tpm: 2500 / 1000"), "{dom}");
     assert!(dom.contains("3 pools, 1 blocked"), "{dom}");
+    assert!(
+        dom.contains("<b>gemini / no-billing / gemini-3-pro-image-preview</b>: billing required"),
+        "{dom}"
+    );
     assert!(dom.contains("budget reached"), "{dom}");
     assert!(dom.contains(r#"data-target="pro-nobill""#), "{dom}");
     assert!(dom.contains("no history in this answer"), "{dom}");
