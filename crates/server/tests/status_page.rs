@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use common::{settings, stack};
+use imagegate_core::Clock as _;
 use imagegate_server::{ClientConfig, STATUS_PAGE, key_sha256};
 use serde_json::{Value, json};
 
@@ -379,5 +380,44 @@ async fn a_gateway_that_stops_answering_keeps_the_last_data_and_says_so() {
     assert!(dom.contains("showing what it said"), "{dom}");
     // The last good answer is still on screen.
     assert!(dom.contains("3 pools, 1 blocked"), "{dom}");
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quota_page_shows_pools_and_hides_what_only_a_gateway_knows() {
+    use imagegate_core::quota::{Limits, MemoryQuotaStore, PACIFIC, PoolConfig, PoolId, QuotaStore};
+    let Some(browser) = chromium() else { return };
+    let clock = Arc::new(imagegate_core::ManualClock::new(
+        common::START.parse().unwrap(),
+    ));
+    let store = Arc::new(MemoryQuotaStore::new());
+    store
+        .configure(
+            PoolConfig::new(
+                PoolId::new("gemini", "batch", "gemini-2.5-flash-image"),
+                Limits {
+                    rpm: Some(10),
+                    rpd: Some(100),
+                    ..Limits::NONE
+                },
+                PACIFIC.clone(),
+            ),
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    let app = imagegate_server::quota_page(store, clock.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/status", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dom = dom(&browser, &url, 2000).await;
+    assert_clean(&dom);
+    assert!(dom.contains(r#"data-pool="gemini / batch / gemini-2.5-flash-image""#), "{dom}");
+    assert!(dom.contains("rpm: 0 / 10"), "{dom}");
+    assert!(dom.contains("rpd: 0 / 100"), "{dom}");
+    assert!(dom.contains("Fri 08:00 local, Fri 00:00 Pacific"), "{dom}");
+    for section in ["queuesec", "chartsec", "spendsec", "eventssec"] {
+        assert!(dom.contains(&format!(r#"<section id="{section}" hidden="">"#)), "{section}: {dom}");
+    }
     task.abort();
 }
