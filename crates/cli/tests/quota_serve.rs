@@ -96,7 +96,11 @@ fn quota_serve_refuses_a_non_loopback_address_and_listen_needs_serve() {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("loopback only"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("loopback only"),
+        "{}",
+        stderr(&output)
+    );
 
     let output = imagegate(dir.path())
         .args(["quota", "--listen", "127.0.0.1:0"])

@@ -23,6 +23,6 @@ mod size;
 pub use app::Gateway;
 pub use config::{ClientConfig, ConfigError, DEFAULT_MAX_BODY, ServerConfig};
 pub use failure::{Dialect, FailureKind};
+pub use keys::{KeyError, generate_key, key_sha256};
 pub use page::{STATUS_PAGE, page as status_page};
 pub use quota_page::{quota_page, serve_quota_page};
-pub use keys::{KeyError, generate_key, key_sha256};

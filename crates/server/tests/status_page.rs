@@ -100,7 +100,11 @@ async fn dom(browser: &Path, url: &str, budget_ms: u32) -> String {
 
 /// A PNG of the page at `width` x `height`, written to `file`.
 async fn screenshot(browser: &Path, url: &str, file: &Path, width: u32, height: u32, dark: bool) {
-    let scheme = if dark { "--force-dark-mode" } else { "--disable-features=WebContentsForceDark" };
+    let scheme = if dark {
+        "--force-dark-mode"
+    } else {
+        "--disable-features=WebContentsForceDark"
+    };
     run_chromium(
         browser,
         url,
@@ -125,7 +129,11 @@ fn body_attr(dom: &str, attr: &str) -> String {
 }
 
 fn assert_clean(dom: &str) {
-    assert_eq!(body_attr(dom, "data-errors"), "0", "the page reported an error: {dom}");
+    assert_eq!(
+        body_attr(dom, "data-errors"),
+        "0",
+        "the page reported an error: {dom}"
+    );
     assert!(
         body_attr(dom, "data-renders").parse::<u32>().unwrap() >= 1,
         "never rendered: {dom}"
@@ -152,7 +160,12 @@ async fn the_page_shows_pools_the_429_and_the_resets_from_a_gateway() {
         .json()
         .await
         .unwrap();
-    let now = status["history"].as_array().unwrap().last().unwrap().clone();
+    let now = status["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(
         (now["requests"].as_u64(), now["rate_limited"].as_u64()),
         (Some(3), Some(1)),
@@ -176,7 +189,10 @@ async fn the_page_shows_pools_the_429_and_the_resets_from_a_gateway() {
     let pro = &pro[..pro.find(r#"class="card pool"#).unwrap_or(pro.len())];
     assert!(pro.contains(r#"data-dim="rpm""#), "{pro}");
     assert!(pro.contains("rpm: 1 / 1"), "{pro}");
-    assert!(pro.contains(r#"class="fill full" style="width: 100%;""#), "{pro}");
+    assert!(
+        pro.contains(r#"class="fill full" style="width: 100%;""#),
+        "{pro}"
+    );
     assert!(pro.contains("preset/configured"), "{pro}");
     // The next per-minute slot: a minute after the call at noon (UTC is local here).
     assert!(pro.contains("next slot in"), "{pro}");
@@ -204,9 +220,33 @@ async fn the_page_shows_pools_the_429_and_the_resets_from_a_gateway() {
     assert!(dom.contains("call to flash: success in 0 ms"), "{dom}");
 
     let out = out_dir();
-    screenshot(&browser, &s.url, &out.join("status-page.png"), 1100, 1500, false).await;
-    screenshot(&browser, &s.url, &out.join("status-page-360.png"), 360, 2400, false).await;
-    screenshot(&browser, &s.url, &out.join("status-page-dark.png"), 1100, 1500, true).await;
+    screenshot(
+        &browser,
+        &s.url,
+        &out.join("status-page.png"),
+        1100,
+        1500,
+        false,
+    )
+    .await;
+    screenshot(
+        &browser,
+        &s.url,
+        &out.join("status-page-360.png"),
+        360,
+        2400,
+        false,
+    )
+    .await;
+    screenshot(
+        &browser,
+        &s.url,
+        &out.join("status-page-dark.png"),
+        1100,
+        1500,
+        true,
+    )
+    .await;
     eprintln!("screenshots in {}", out.display());
     s.stop().await;
 }
@@ -224,7 +264,9 @@ async fn with_clients_the_page_asks_for_a_key_and_uses_the_one_in_the_fragment()
         budget_usd_per_day: Some(5.0),
     });
     let s = stack(config).await;
-    let anonymous = reqwest::get(format!("{}/status.json", s.url)).await.unwrap();
+    let anonymous = reqwest::get(format!("{}/status.json", s.url))
+        .await
+        .unwrap();
     assert_eq!(anonymous.status(), 401);
     let keyed = reqwest::Client::new()
         .get(format!("{}/status.json", s.url))
@@ -240,7 +282,11 @@ async fn with_clients_the_page_asks_for_a_key_and_uses_the_one_in_the_fragment()
     );
 
     let dom_without = dom(&browser, &format!("{}/status", s.url), 2000).await;
-    assert_eq!(body_attr(&dom_without, "data-state"), "login", "{dom_without}");
+    assert_eq!(
+        body_attr(&dom_without, "data-state"),
+        "login",
+        "{dom_without}"
+    );
     assert_eq!(body_attr(&dom_without, "data-errors"), "0");
     assert!(dom_without.contains(r#"<form id="login" class="card show">"#));
     assert!(!dom_without.contains("data-pool="));
@@ -309,7 +355,10 @@ async fn bad_pools_a_billing_block_and_odd_values_are_shown_without_an_error() {
     );
     assert!(dom.contains("blocked: billing required"), "{dom}");
     assert!(dom.contains("until a person acts"), "{dom}");
-    assert!(dom.contains("enable billing on project no-billing"), "{dom}");
+    assert!(
+        dom.contains("enable billing on project no-billing"),
+        "{dom}"
+    );
     // A learned limit of 0 and an unknown one.
     assert!(dom.contains("rpm: 0 / 0"), "{dom}");
     assert!(dom.contains("rpd: 0 / unknown (learning)"), "{dom}");
@@ -385,7 +434,9 @@ async fn a_gateway_that_stops_answering_keeps_the_last_data_and_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_quota_page_shows_pools_and_hides_what_only_a_gateway_knows() {
-    use imagegate_core::quota::{Limits, MemoryQuotaStore, PACIFIC, PoolConfig, PoolId, QuotaStore};
+    use imagegate_core::quota::{
+        Limits, MemoryQuotaStore, PACIFIC, PoolConfig, PoolId, QuotaStore,
+    };
     let Some(browser) = chromium() else { return };
     let clock = Arc::new(imagegate_core::ManualClock::new(
         common::START.parse().unwrap(),
@@ -412,12 +463,18 @@ async fn the_quota_page_shows_pools_and_hides_what_only_a_gateway_knows() {
     let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let dom = dom(&browser, &url, 2000).await;
     assert_clean(&dom);
-    assert!(dom.contains(r#"data-pool="gemini / batch / gemini-2.5-flash-image""#), "{dom}");
+    assert!(
+        dom.contains(r#"data-pool="gemini / batch / gemini-2.5-flash-image""#),
+        "{dom}"
+    );
     assert!(dom.contains("rpm: 0 / 10"), "{dom}");
     assert!(dom.contains("rpd: 0 / 100"), "{dom}");
     assert!(dom.contains("Fri 08:00 local, Fri 00:00 Pacific"), "{dom}");
     for section in ["queuesec", "chartsec", "spendsec", "eventssec"] {
-        assert!(dom.contains(&format!(r#"<section id="{section}" hidden="">"#)), "{section}: {dom}");
+        assert!(
+            dom.contains(&format!(r#"<section id="{section}" hidden="">"#)),
+            "{section}: {dom}"
+        );
     }
     task.abort();
 }

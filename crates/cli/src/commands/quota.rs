@@ -138,7 +138,10 @@ pub(crate) fn run(config: &Config, args: &Args) -> Result<(), Failure> {
 
 /// `--serve` on the file store: the page, from inside the CLI's runtime.
 fn serve_page(store: Arc<dyn QuotaStore>, args: &Args) -> Result<(), Failure> {
-    let listen = args.listen.as_deref().unwrap_or(quota_serve::DEFAULT_LISTEN);
+    let listen = args
+        .listen
+        .as_deref()
+        .unwrap_or(quota_serve::DEFAULT_LISTEN);
     tokio::task::block_in_place(|| {
         tokio::runtime::Handle::current().block_on(quota_serve::serve(store, listen))
     })
@@ -166,7 +169,10 @@ async fn shared(
         eprintln!("imagegate: cleared {cleared} block(s) in {}", store.name());
     }
     if args.serve {
-        let listen = args.listen.as_deref().unwrap_or(quota_serve::DEFAULT_LISTEN);
+        let listen = args
+            .listen
+            .as_deref()
+            .unwrap_or(quota_serve::DEFAULT_LISTEN);
         return quota_serve::serve(Arc::new(store), listen).await;
     }
     let statuses: Vec<PoolStatus> = store.statuses(now).await.map_err(failed)?;
