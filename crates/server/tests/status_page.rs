@@ -364,6 +364,11 @@ async fn bad_pools_a_billing_block_and_odd_values_are_shown_without_an_error() {
     assert!(dom.contains("rpd: 0 / unknown (learning)"), "{dom}");
     // Use past the limit, a zone nobody knows, a reset that is not a time.
     assert!(dom.contains("tpm: 2500 / 1000"), "{dom}");
+    assert!(dom.contains("full; when it frees up is not known"), "{dom}");
+    assert!(
+        dom.contains("limit 0: this project has no quota for it (billing or tier)"),
+        "{dom}"
+    );
     assert!(dom.contains("3 pools, 1 blocked"), "{dom}");
     assert!(
         dom.contains("<b>gemini / no-billing / gemini-3-pro-image-preview</b>: billing required"),
@@ -372,6 +377,8 @@ async fn bad_pools_a_billing_block_and_odd_values_are_shown_without_an_error() {
     assert!(dom.contains("budget reached"), "{dom}");
     assert!(dom.contains(r#"data-target="pro-nobill""#), "{dom}");
     assert!(dom.contains("no history in this answer"), "{dom}");
+    let shot = out_dir().join("status-page-bad-pools-360.png");
+    screenshot(&browser, &url, &shot, 360, 1400, false).await;
     task.abort();
 }
 
