@@ -140,6 +140,7 @@ impl Call {
             failure.quota.quota_value = u64::try_from(shared.config.max_queue).ok();
             return Err(failure);
         };
+        let _holding = shared.holding.hold(client.priority, shared.clock.now());
         let wait = deadline::max_wait(headers, shared.config.max_wait)
             .map_err(|e| Failure::invalid(deadline::MAX_WAIT_HEADER, e.0))?;
         request.priority = client.priority;
@@ -616,7 +617,8 @@ pub(crate) async fn status(
             "draining": shared.draining.is_cancelled(),
             "routes": shared.routes,
             "models": shared.config.model_names(&shared.routes),
-            "queue": {"held": shared.held(), "max_queue": shared.config.max_queue},
+            "queue": {"held": shared.held(), "max_queue": shared.config.max_queue,
+                      "by_priority": shared.holding.by_priority(now)},
             "spent_usd": shared.router.spent_usd(),
             "pools": pools,
             "disabled_targets": disabled,

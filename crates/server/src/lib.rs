@@ -12,6 +12,7 @@ mod files;
 mod fuzz;
 mod gemini;
 mod handle;
+mod held;
 mod keys;
 mod observe;
 mod openai;

@@ -377,6 +377,16 @@ async fn bad_pools_a_billing_block_and_odd_values_are_shown_without_an_error() {
     assert!(dom.contains("budget reached"), "{dom}");
     assert!(dom.contains(r#"data-target="pro-nobill""#), "{dom}");
     assert!(dom.contains("no history in this answer"), "{dom}");
+    assert!(
+        dom.contains(
+            r#"background: 3 held, the oldest waiting <span data-since="1768478280000">2 min"#
+        ),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"<div class="prio" data-priority="interactive">interactive: 0 held</div>"#),
+        "{dom}"
+    );
     let shot = out_dir().join("status-page-bad-pools-360.png");
     screenshot(&browser, &url, &shot, 360, 1400, false).await;
     task.abort();
@@ -484,4 +494,43 @@ async fn the_quota_page_shows_pools_and_hides_what_only_a_gateway_knows() {
         );
     }
     task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_shows_held_requests_by_priority_with_the_oldest_wait() {
+    let Some(browser) = chromium() else { return };
+    let s = stack(settings()).await;
+    let url = s.url.clone();
+    let held = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("{url}/v1/images/generations"))
+            .json(&json!({"model": "held", "prompt": "a lighthouse"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    s.gate.started.notified().await;
+    s.clock.advance(std::time::Duration::from_secs(90));
+    let status: Value = reqwest::get(format!("{}/status.json", s.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        status["queue"],
+        json!({"held": 1, "max_queue": 1024, "by_priority": [
+            {"priority": "interactive", "held": 1, "oldest_since": "2026-01-15T12:00:00Z", "oldest_wait_ms": 90000}
+        ]})
+    );
+    let dom = dom(&browser, &format!("{}/", s.url), 1500).await;
+    assert_clean(&dom);
+    assert!(
+        dom.contains(r#"<b>1</b> request held of at most 1024<div class="prio" data-priority="interactive">interactive: 1 held, the oldest waiting <span data-since="1768478400000">1 min 3"#),
+        "{dom}"
+    );
+    s.gate.release(1);
+    assert_eq!(held.await.unwrap(), 200);
+    s.stop().await;
 }
