@@ -626,6 +626,9 @@ pub(crate) async fn status(
             "history": shared.observe.history(now),
             "budget": {
                 "spent_usd": shared.router.spent_usd(),
+                "spent_today_usd": shared.router.spent_today_usd(now),
+                "per_run_usd": shared.router.budget().per_run_usd,
+                "per_day_usd": shared.router.budget().per_day_usd,
                 "reached": shared.router.budget_reached(),
                 "clients": client_budgets(&shared, now),
             },

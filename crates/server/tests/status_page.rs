@@ -375,6 +375,10 @@ async fn bad_pools_a_billing_block_and_odd_values_are_shown_without_an_error() {
         "{dom}"
     );
     assert!(dom.contains("budget reached"), "{dom}");
+    assert!(
+        dom.contains(r#"<div class="dim" data-budget="today (UTC)"><div class="lab"><span>today (UTC): $0.1170 of $0.1000</span></div><div class="track"><div class="fill full" style="width:100.0%">"#),
+        "{dom}"
+    );
     assert!(dom.contains(r#"data-target="pro-nobill""#), "{dom}");
     assert!(dom.contains("no history in this answer"), "{dom}");
     assert!(
