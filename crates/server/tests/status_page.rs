@@ -380,6 +380,8 @@ async fn bad_pools_a_billing_block_and_odd_values_are_shown_without_an_error() {
         "{dom}"
     );
     assert!(dom.contains(r#"data-target="pro-nobill""#), "{dom}");
+    assert!(dom.contains("<b>&lt;img src=x onerror="), "{dom}");
+    assert!(!dom.contains("pwned=\"1\""), "{dom}");
     assert!(dom.contains("no history in this answer"), "{dom}");
     assert!(
         dom.contains(
