@@ -3,11 +3,11 @@
 //! `/status.json`. The metrics recorder is the gateway's own (not a process-global one), so
 //! several gateways, as in tests, never mix their numbers.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use imagegate_router::Event;
+use imagegate_router::{Event, ThrottleReason};
 use jiff::Timestamp;
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -57,7 +57,13 @@ pub(crate) struct Observe {
     handle: PrometheusHandle,
     events: Mutex<VecDeque<Value>>,
     minutes: Mutex<VecDeque<Minute>>,
+    /// Each request's last failed target, so that its next attempt elsewhere is a fallback.
+    failed: Mutex<HashMap<u64, String>>,
 }
+
+/// How many requests' last failed targets are remembered (a bound, not a tuning knob: a
+/// request's fallback follows its failure at once).
+const FAILED_KEPT: usize = 4096;
 
 impl std::fmt::Debug for Observe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,6 +84,7 @@ impl Observe {
             handle,
             events: Mutex::new(VecDeque::with_capacity(EVENTS_KEPT)),
             minutes: Mutex::new(VecDeque::with_capacity(MINUTES_KEPT + 1)),
+            failed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -123,13 +130,42 @@ impl Observe {
     /// One router event: metrics, and the ring `/status.json` shows.
     pub(crate) fn event(&self, event: &Event, now: Timestamp) {
         let summary = match event {
+            Event::AttemptStarted {
+                request, target, ..
+            } => {
+                let from = self
+                    .failed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(request);
+                match from {
+                    Some(from) if &from != target => {
+                        json!({"event": "fallback", "from": from, "to": target})
+                    }
+                    _ => return,
+                }
+            }
             Event::AttemptFinished {
+                request,
                 target,
                 outcome,
                 elapsed,
                 cost_usd,
-                ..
             } => {
+                {
+                    let mut failed = self
+                        .failed
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if outcome.is_some() {
+                        if failed.len() >= FAILED_KEPT {
+                            failed.clear();
+                        }
+                        failed.insert(*request, target.clone());
+                    } else {
+                        failed.remove(request);
+                    }
+                }
                 let outcome = outcome.map_or("success", |k| k.as_str());
                 self.with(|| {
                     metrics::counter!("imagegate_upstream_calls_total", "target" => target.clone(), "outcome" => outcome)
@@ -188,8 +224,36 @@ impl Observe {
             } => {
                 json!({"event": "daily_quota_warning", "pool": pool.to_string(), "used": used, "limit": limit, "percent": percent})
             }
-            Event::Throttled { wait, .. } => {
-                json!({"event": "throttled", "wait_ms": wait.as_millis() as u64})
+            Event::Throttled {
+                wait,
+                until,
+                reason,
+                ..
+            } => {
+                let (why, pool, dimension, target) = match reason {
+                    ThrottleReason::QuotaWindow { dimension, pool } => (
+                        "quota_window",
+                        pool.as_ref().map(ToString::to_string),
+                        dimension.map(|d| d.as_str()),
+                        None,
+                    ),
+                    ThrottleReason::DailyQuota { pool } => (
+                        "daily_quota",
+                        pool.as_ref().map(ToString::to_string),
+                        None,
+                        None,
+                    ),
+                    ThrottleReason::Backoff { target, .. } => {
+                        ("backoff", None, None, Some(target.clone()))
+                    }
+                    ThrottleReason::Concurrency => ("concurrency", None, None, None),
+                    ThrottleReason::PreferredTarget { target } => {
+                        ("preferred_target", None, None, Some(target.clone()))
+                    }
+                    _ => ("other", None, None, None),
+                };
+                json!({"event": "throttled", "wait_ms": wait.as_millis() as u64, "until": until,
+                       "reason": why, "pool": pool, "dimension": dimension, "target": target})
             }
             _ => return,
         };
@@ -322,4 +386,85 @@ pub(crate) fn log_line(
         cost_usd = o.cost_usd.unwrap_or(0.0),
         "request"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::Duration;
+
+    use imagegate_core::ErrorKind;
+    use imagegate_core::quota::PoolId;
+
+    use super::*;
+
+    fn started(request: u64, target: &str) -> Event {
+        Event::AttemptStarted {
+            request,
+            target: target.to_owned(),
+            images: 1,
+            waited: Duration::ZERO,
+        }
+    }
+
+    fn finished(request: u64, target: &str, outcome: Option<ErrorKind>) -> Event {
+        Event::AttemptFinished {
+            request,
+            target: target.to_owned(),
+            outcome,
+            elapsed: Duration::from_millis(5),
+            cost_usd: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_failed_attempt_then_another_target_is_a_fallback_and_a_retry_is_not() {
+        let observe = Observe::new();
+        let now: Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
+        for event in [
+            started(1, "a"),
+            finished(1, "a", Some(ErrorKind::RateLimited)),
+            started(1, "b"),
+            finished(1, "b", None),
+            started(2, "a"),
+            finished(2, "a", Some(ErrorKind::Unavailable)),
+            started(2, "a"),
+        ] {
+            observe.event(&event, now);
+        }
+        let fallbacks: Vec<Value> = observe
+            .events()
+            .into_iter()
+            .filter(|e| e["event"] == "fallback")
+            .collect();
+        assert_eq!(
+            fallbacks,
+            [json!({"event": "fallback", "from": "a", "to": "b", "at": now})]
+        );
+    }
+
+    #[test]
+    fn a_throttle_says_why_and_on_which_pool() {
+        let observe = Observe::new();
+        let now: Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
+        let until: Timestamp = "2026-01-15T12:00:40Z".parse().unwrap();
+        observe.event(
+            &Event::Throttled {
+                request: 1,
+                wait: Duration::from_secs(40),
+                until,
+                reason: ThrottleReason::QuotaWindow {
+                    dimension: Some(imagegate_core::quota::Dimension::Rpm),
+                    pool: Some(PoolId::new("gemini", "p", "m")),
+                },
+            },
+            now,
+        );
+        let event = observe.events().pop().unwrap();
+        assert_eq!(event["reason"], "quota_window");
+        assert_eq!(event["dimension"], "rpm");
+        assert_eq!(event["wait_ms"], 40_000);
+        assert_eq!(event["until"], json!(until));
+        assert_eq!(event["pool"], PoolId::new("gemini", "p", "m").to_string());
+    }
 }

@@ -380,6 +380,20 @@ async fn bad_pools_a_billing_block_and_odd_values_are_shown_without_an_error() {
         "{dom}"
     );
     assert!(dom.contains(r#"data-target="pro-nobill""#), "{dom}");
+    assert!(
+        dom.contains("fell back from pro-nobill to openrouter"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(
+            "waiting 40 s for a per-minute slot on gemini/odd/gemini-2.5-flash-image (tpm)"
+        ),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("upstream 429 on gemini/no-billing/gemini-3-pro-image-preview (rpm, GenerateRequestsPerMinutePerProjectPerModel-FreeTier, limit 0)"),
+        "{dom}"
+    );
     assert!(dom.contains("<b>&lt;img src=x onerror="), "{dom}");
     assert!(!dom.contains("pwned=\"1\""), "{dom}");
     assert!(dom.contains("no history in this answer"), "{dom}");
