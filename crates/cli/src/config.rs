@@ -258,12 +258,13 @@ const ENV_KEYS: [&str; 8] = [
 /// Variables with the prefix that are not configuration: the file's name, the log filter, and
 /// the ones the project's own test suites read (the Python interpreter for the SDK suites, the
 /// switches that turn a skipped real-server test into a failure, the Redis benchmark address).
-const ENV_NOT_KEYS: [&str; 6] = [
+const ENV_NOT_KEYS: [&str; 7] = [
     "CONFIG",
     "LOG",
     "PYTHON",
     "REQUIRE_PYTHON_SDKS",
     "REQUIRE_REDIS",
+    "REQUIRE_CHROMIUM",
     "BENCH_REDIS",
 ];
 

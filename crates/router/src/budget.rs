@@ -129,6 +129,21 @@ impl Ledger {
     pub(crate) fn spent_run(&self) -> f64 {
         self.lock().run
     }
+
+    /// Spent (and reserved) in the UTC day holding `now`: what the daily limit is checked against.
+    pub(crate) fn spent_day(&self, now: Timestamp) -> f64 {
+        let spent = self.lock();
+        if spent.day_start == Some(day_start(now)) {
+            spent.day
+        } else {
+            0.0
+        }
+    }
+
+    /// The limits.
+    pub(crate) fn budget(&self) -> Budget {
+        self.budget
+    }
 }
 
 #[cfg(test)]
@@ -145,6 +160,20 @@ mod tests {
         assert_eq!(refusal.scope, BudgetScope::Run);
         ledger.settle(0.05, 0.0);
         assert!(ledger.reserve(0.01, now).is_ok());
+    }
+
+    #[test]
+    fn spent_today_is_the_day_count_and_zero_on_a_new_day() {
+        let ledger = Ledger::new(Budget::new(None, Some(1.0)));
+        let now: Timestamp = "2026-11-23T23:59:00Z".parse().unwrap();
+        assert_eq!(ledger.spent_day(now), 0.0);
+        assert!(ledger.reserve(0.25, now).is_ok());
+        ledger.settle(0.25, 0.125);
+        assert_eq!(ledger.spent_day(now), 0.125);
+        let tomorrow: Timestamp = "2026-11-24T00:00:01Z".parse().unwrap();
+        assert_eq!(ledger.spent_day(tomorrow), 0.0);
+        assert_eq!(ledger.spent_run(), 0.125);
+        assert_eq!(ledger.budget(), Budget::new(None, Some(1.0)));
     }
 
     #[test]

@@ -172,6 +172,17 @@ impl Router {
         self.inner.budget.spent_run()
     }
 
+    /// US dollars spent (or reserved) in the UTC day holding `now`, as the daily budget counts
+    /// them (a status page shows them against [`budget`](Self::budget)).
+    pub fn spent_today_usd(&self, now: jiff::Timestamp) -> f64 {
+        self.inner.budget.spent_day(now)
+    }
+
+    /// The budget this router enforces (per run and per UTC day; `None` is no limit).
+    pub fn budget(&self) -> Budget {
+        self.inner.budget.budget()
+    }
+
     /// Whether the budget ever refused a call: from then on a batch starts nothing new.
     pub fn budget_reached(&self) -> bool {
         self.inner.budget.was_refused()

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ConfigError, ServerConfig};
 use crate::files::Files;
 use crate::handle;
+use crate::held::Held;
 use crate::keys::{Keys, hex, random_bytes};
 use crate::observe::{Observe, Outcome, log_line};
 
@@ -42,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     /// One permit per request the gateway holds (`server.max_queue`).
     pub(crate) queue: Arc<Semaphore>,
+    /// Who the held requests are: priority and arrival, for the status page.
+    pub(crate) holding: Arc<Held>,
     /// Set when the stop signal came: new requests get 503.
     pub(crate) draining: CancellationToken,
     /// Set when the grace after the stop signal ran out: requests still waiting get 503.
@@ -111,6 +114,7 @@ impl Gateway {
                 files: Files::new(files_dir, config.files_ttl, config.files_max_bytes),
                 observe: Observe::new(),
                 queue: Arc::new(Semaphore::new(config.max_queue)),
+                holding: Arc::new(Held::default()),
                 draining: CancellationToken::new(),
                 expired: CancellationToken::new(),
                 spend: Mutex::new(HashMap::new()),
@@ -149,6 +153,8 @@ impl Gateway {
             .route("/healthz", get(handle::healthz))
             .route("/readyz", get(handle::readyz))
             .route("/status.json", get(handle::status))
+            .route("/", get(crate::page::page))
+            .route("/status", get(crate::page::page))
             .route("/metrics", get(handle::metrics));
         for version in ["v1beta", "v1"] {
             app = app.route(
@@ -259,5 +265,12 @@ async fn observe_request(
     let status = response.status().as_u16();
     log_line(&id, &method, &path, status, latency, &outcome);
     shared.observe.request(&outcome, status, latency);
+    if outcome.dialect.is_some() {
+        let now = shared.clock.now();
+        shared.observe.answered(status, now);
+        if status == 429 {
+            shared.observe.refused(&outcome, now);
+        }
+    }
     response
 }

@@ -140,6 +140,7 @@ impl Call {
             failure.quota.quota_value = u64::try_from(shared.config.max_queue).ok();
             return Err(failure);
         };
+        let _holding = shared.holding.hold(client.priority, shared.clock.now());
         let wait = deadline::max_wait(headers, shared.config.max_wait)
             .map_err(|e| Failure::invalid(deadline::MAX_WAIT_HEADER, e.0))?;
         request.priority = client.priority;
@@ -604,8 +605,18 @@ pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-/// `GET /status.json`: pools, queue, spend, disabled targets and the last events.
-pub(crate) async fn status(State(shared): State<Arc<Shared>>) -> Response {
+/// `GET /status.json`: pools, queue, spend, disabled targets, the last hour's requests and the
+/// last events. Behind the clients' keys when clients are configured (the status page sends
+/// the key as `Authorization: Bearer`), open when none are (then the gateway is loopback only).
+pub(crate) async fn status(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(failure) = authenticate(&shared.keys, &headers, &query::pairs(raw.as_deref())) {
+        return failure.render(Dialect::OpenAi, shared.clock.now());
+    }
+    let now = shared.clock.now();
     let pools = match shared.router.pool_statuses().await {
         Ok(pools) => serde_json::to_value(pools).unwrap_or(Value::Null),
         Err(e) => json!({"error": e.message()}),
@@ -623,13 +634,45 @@ pub(crate) async fn status(State(shared): State<Arc<Shared>>) -> Response {
             "draining": shared.draining.is_cancelled(),
             "routes": shared.routes,
             "models": shared.config.model_names(&shared.routes),
-            "queue": {"held": shared.held(), "max_queue": shared.config.max_queue},
+            "queue": {"held": shared.held(), "max_queue": shared.config.max_queue,
+                      "by_priority": shared.holding.by_priority(now)},
             "spent_usd": shared.router.spent_usd(),
             "pools": pools,
             "disabled_targets": disabled,
             "events": shared.observe.events(),
+            "history": shared.observe.history(now),
+            "budget": {
+                "spent_usd": shared.router.spent_usd(),
+                "spent_today_usd": shared.router.spent_today_usd(now),
+                "per_run_usd": shared.router.budget().per_run_usd,
+                "per_day_usd": shared.router.budget().per_day_usd,
+                "reached": shared.router.budget_reached(),
+                "clients": client_budgets(&shared, now),
+            },
+            "auth": if shared.keys.is_open() { "open" } else { "keys" },
         }),
     )
+}
+
+/// Each configured client's spend today (UTC) against its `budget_usd_per_day`.
+fn client_budgets(shared: &Shared, now: jiff::Timestamp) -> Vec<Value> {
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let spend = shared
+        .spend
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    shared
+        .config
+        .clients
+        .iter()
+        .map(|c| {
+            let spent = spend
+                .get(&c.name)
+                .filter(|(day, _)| *day == today)
+                .map_or(0.0, |(_, usd)| *usd);
+            json!({"client": c.name, "spent_usd": spent, "budget_usd_per_day": c.budget_usd_per_day})
+        })
+        .collect()
 }
 
 /// `GET /metrics`: Prometheus text, with pool use and limits refreshed now.

@@ -12,13 +12,18 @@ mod files;
 mod fuzz;
 mod gemini;
 mod handle;
+mod held;
 mod keys;
 mod observe;
 mod openai;
+mod page;
 mod query;
+mod quota_page;
 mod size;
 
 pub use app::Gateway;
 pub use config::{ClientConfig, ConfigError, DEFAULT_MAX_BODY, ServerConfig};
 pub use failure::{Dialect, FailureKind};
 pub use keys::{KeyError, generate_key, key_sha256};
+pub use page::{STATUS_PAGE, page as status_page};
+pub use quota_page::{quota_page, serve_quota_page};

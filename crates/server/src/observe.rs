@@ -3,11 +3,11 @@
 //! `/status.json`. The metrics recorder is the gateway's own (not a process-global one), so
 //! several gateways, as in tests, never mix their numbers.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use imagegate_router::Event;
+use imagegate_router::{Event, ThrottleReason};
 use jiff::Timestamp;
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -18,6 +18,21 @@ use crate::failure::{Dialect, FailureKind};
 
 /// How many events `/status.json` keeps.
 pub(crate) const EVENTS_KEPT: usize = 100;
+
+/// How many minutes of request counts `/status.json` keeps (the status page's chart: an hour).
+pub(crate) const MINUTES_KEPT: usize = 60;
+
+/// What happened in one minute (UTC, counted from the epoch), for the status page's chart.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Minute {
+    minute: i64,
+    /// API requests answered (not the page, `/status.json` or `/metrics`).
+    requests: u64,
+    /// Of those, answered 429 by the gateway.
+    rate_limited: u64,
+    /// 429s the upstreams answered the router.
+    upstream_429: u64,
+}
 
 /// Latency buckets, in seconds: a cache hit is milliseconds, an image tens of seconds.
 const BUCKETS: [f64; 14] = [
@@ -41,7 +56,14 @@ pub(crate) struct Observe {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     events: Mutex<VecDeque<Value>>,
+    minutes: Mutex<VecDeque<Minute>>,
+    /// Each request's last failed target, so that its next attempt elsewhere is a fallback.
+    failed: Mutex<HashMap<u64, String>>,
 }
+
+/// How many requests' last failed targets are remembered (a bound, not a tuning knob: a
+/// request's fallback follows its failure at once).
+const FAILED_KEPT: usize = 4096;
 
 impl std::fmt::Debug for Observe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -61,6 +83,8 @@ impl Observe {
             recorder,
             handle,
             events: Mutex::new(VecDeque::with_capacity(EVENTS_KEPT)),
+            minutes: Mutex::new(VecDeque::with_capacity(MINUTES_KEPT + 1)),
+            failed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -106,13 +130,42 @@ impl Observe {
     /// One router event: metrics, and the ring `/status.json` shows.
     pub(crate) fn event(&self, event: &Event, now: Timestamp) {
         let summary = match event {
+            Event::AttemptStarted {
+                request, target, ..
+            } => {
+                let from = self
+                    .failed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(request);
+                match from {
+                    Some(from) if &from != target => {
+                        json!({"event": "fallback", "from": from, "to": target})
+                    }
+                    _ => return,
+                }
+            }
             Event::AttemptFinished {
+                request,
                 target,
                 outcome,
                 elapsed,
                 cost_usd,
-                ..
             } => {
+                {
+                    let mut failed = self
+                        .failed
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if outcome.is_some() {
+                        if failed.len() >= FAILED_KEPT {
+                            failed.clear();
+                        }
+                        failed.insert(*request, target.clone());
+                    } else {
+                        failed.remove(request);
+                    }
+                }
                 let outcome = outcome.map_or("success", |k| k.as_str());
                 self.with(|| {
                     metrics::counter!("imagegate_upstream_calls_total", "target" => target.clone(), "outcome" => outcome)
@@ -135,12 +188,15 @@ impl Observe {
             } => {
                 let pool = format!("{provider}/{}/{model}", project.as_deref().unwrap_or("-"));
                 let dimension = quota.dimension.map_or("unknown", |d| d.as_str());
+                self.tally(now, |m| m.upstream_429 += 1);
                 self.with(|| {
                     metrics::counter!("imagegate_upstream_429_total", "pool" => pool.clone(), "dimension" => dimension)
                         .increment(1);
                 });
                 json!({"event": "rate_limited", "target": target, "pool": pool, "kind": kind.as_str(),
-                       "dimension": dimension, "retry_after_ms": retry_after.map(|d| d.as_millis() as u64)})
+                       "dimension": dimension, "retry_after_ms": retry_after.map(|d| d.as_millis() as u64),
+                       "quota_id": quota.quota_id, "quota_value": quota.quota_value,
+                       "reset_at": quota.reset_at})
             }
             Event::PoolParked { pool, until } => {
                 json!({"event": "pool_parked", "pool": pool.to_string(), "until": until})
@@ -168,11 +224,53 @@ impl Observe {
             } => {
                 json!({"event": "daily_quota_warning", "pool": pool.to_string(), "used": used, "limit": limit, "percent": percent})
             }
-            Event::Throttled { wait, .. } => {
-                json!({"event": "throttled", "wait_ms": wait.as_millis() as u64})
+            Event::Throttled {
+                wait,
+                until,
+                reason,
+                ..
+            } => {
+                let (why, pool, dimension, target) = match reason {
+                    ThrottleReason::QuotaWindow { dimension, pool } => (
+                        "quota_window",
+                        pool.as_ref().map(ToString::to_string),
+                        dimension.map(|d| d.as_str()),
+                        None,
+                    ),
+                    ThrottleReason::DailyQuota { pool } => (
+                        "daily_quota",
+                        pool.as_ref().map(ToString::to_string),
+                        None,
+                        None,
+                    ),
+                    ThrottleReason::Backoff { target, .. } => {
+                        ("backoff", None, None, Some(target.clone()))
+                    }
+                    ThrottleReason::Concurrency => ("concurrency", None, None, None),
+                    ThrottleReason::PreferredTarget { target } => {
+                        ("preferred_target", None, None, Some(target.clone()))
+                    }
+                    _ => ("other", None, None, None),
+                };
+                json!({"event": "throttled", "wait_ms": wait.as_millis() as u64, "until": until,
+                       "reason": why, "pool": pool, "dimension": dimension, "target": target})
             }
             _ => return,
         };
+        self.push_event(summary, now);
+    }
+
+    /// A request the gateway itself answered 429 (no capacity within its maximum wait, the
+    /// queue full, a budget): the event the status page shows as "why is it waiting".
+    pub(crate) fn refused(&self, outcome: &Outcome, now: Timestamp) {
+        let summary = json!({"event": "answered_429",
+            "client": outcome.client, "route": outcome.route, "target": outcome.target,
+            "kind": outcome.kind.map(FailureKind::as_str),
+            "dialect": outcome.dialect.map(Dialect::as_str)});
+        self.push_event(summary, now);
+    }
+
+    fn push_event(&self, summary: Value, now: Timestamp) {
         let mut summary = summary;
         summary["at"] = json!(now);
         let mut events = self
@@ -183,6 +281,61 @@ impl Observe {
             events.pop_front();
         }
         events.push_back(summary);
+    }
+
+    /// Counts one answered API request in its minute (and as a 429 when it was one).
+    pub(crate) fn answered(&self, status: u16, now: Timestamp) {
+        self.tally(now, |m| {
+            m.requests += 1;
+            if status == 429 {
+                m.rate_limited += 1;
+            }
+        });
+    }
+
+    fn tally(&self, now: Timestamp, f: impl FnOnce(&mut Minute)) {
+        let minute = now.as_second().div_euclid(60);
+        let mut minutes = self
+            .minutes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if minutes.back().is_none_or(|m| m.minute != minute) {
+            minutes.push_back(Minute {
+                minute,
+                ..Minute::default()
+            });
+        }
+        while minutes.len() > MINUTES_KEPT {
+            minutes.pop_front();
+        }
+        if let Some(last) = minutes.back_mut() {
+            f(last);
+        }
+    }
+
+    /// The last hour, one entry per minute ending with the one holding `now`, oldest first,
+    /// minutes with nothing as zeros: `{"at", "requests", "rate_limited", "upstream_429"}`.
+    pub(crate) fn history(&self, now: Timestamp) -> Vec<Value> {
+        let current = now.as_second().div_euclid(60);
+        let minutes = self
+            .minutes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (current - MINUTES_KEPT as i64 + 1..=current)
+            .map(|minute| {
+                let m = minutes
+                    .iter()
+                    .find(|m| m.minute == minute)
+                    .copied()
+                    .unwrap_or_default();
+                json!({
+                    "at": Timestamp::from_second(minute * 60).ok(),
+                    "requests": m.requests,
+                    "rate_limited": m.rate_limited,
+                    "upstream_429": m.upstream_429,
+                })
+            })
+            .collect()
     }
 
     /// The recent events, oldest first.
@@ -233,4 +386,85 @@ pub(crate) fn log_line(
         cost_usd = o.cost_usd.unwrap_or(0.0),
         "request"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::Duration;
+
+    use imagegate_core::ErrorKind;
+    use imagegate_core::quota::PoolId;
+
+    use super::*;
+
+    fn started(request: u64, target: &str) -> Event {
+        Event::AttemptStarted {
+            request,
+            target: target.to_owned(),
+            images: 1,
+            waited: Duration::ZERO,
+        }
+    }
+
+    fn finished(request: u64, target: &str, outcome: Option<ErrorKind>) -> Event {
+        Event::AttemptFinished {
+            request,
+            target: target.to_owned(),
+            outcome,
+            elapsed: Duration::from_millis(5),
+            cost_usd: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_failed_attempt_then_another_target_is_a_fallback_and_a_retry_is_not() {
+        let observe = Observe::new();
+        let now: Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
+        for event in [
+            started(1, "a"),
+            finished(1, "a", Some(ErrorKind::RateLimited)),
+            started(1, "b"),
+            finished(1, "b", None),
+            started(2, "a"),
+            finished(2, "a", Some(ErrorKind::Unavailable)),
+            started(2, "a"),
+        ] {
+            observe.event(&event, now);
+        }
+        let fallbacks: Vec<Value> = observe
+            .events()
+            .into_iter()
+            .filter(|e| e["event"] == "fallback")
+            .collect();
+        assert_eq!(
+            fallbacks,
+            [json!({"event": "fallback", "from": "a", "to": "b", "at": now})]
+        );
+    }
+
+    #[test]
+    fn a_throttle_says_why_and_on_which_pool() {
+        let observe = Observe::new();
+        let now: Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
+        let until: Timestamp = "2026-01-15T12:00:40Z".parse().unwrap();
+        observe.event(
+            &Event::Throttled {
+                request: 1,
+                wait: Duration::from_secs(40),
+                until,
+                reason: ThrottleReason::QuotaWindow {
+                    dimension: Some(imagegate_core::quota::Dimension::Rpm),
+                    pool: Some(PoolId::new("gemini", "p", "m")),
+                },
+            },
+            now,
+        );
+        let event = observe.events().pop().unwrap();
+        assert_eq!(event["reason"], "quota_window");
+        assert_eq!(event["dimension"], "rpm");
+        assert_eq!(event["wait_ms"], 40_000);
+        assert_eq!(event["until"], json!(until));
+        assert_eq!(event["pool"], PoolId::new("gemini", "p", "m").to_string());
+    }
 }

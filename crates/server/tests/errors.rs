@@ -421,7 +421,10 @@ async fn health_readiness_status_and_metrics() {
         .json()
         .await
         .unwrap();
-    assert_eq!(status["queue"], json!({"held": 0, "max_queue": 1024}));
+    assert_eq!(
+        status["queue"],
+        json!({"held": 0, "max_queue": 1024, "by_priority": []})
+    );
     let pro = status["pools"]
         .as_array()
         .unwrap()

@@ -4,12 +4,14 @@
 //! the same project show one pool: the quota is the project's, not the key's.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use imagegate_core::quota::{PoolConfig, PoolId, PoolStatus, QuotaStore, render_table};
 use imagegate_redis::RedisQuotaStore;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use crate::commands::quota_serve;
 use crate::config::Config;
 use crate::failure::Failure;
 use crate::providers::PROVIDERS;
@@ -30,6 +32,15 @@ pub(crate) struct Args {
     /// Print one JSON object (`{"pools": [...]}`) instead of a table.
     #[arg(long)]
     json: bool,
+
+    /// Serve the status page over this quota state (the gateway's page, pools only) instead
+    /// of printing; the first line says where. Loopback only.
+    #[arg(long, conflicts_with = "json")]
+    serve: bool,
+
+    /// Where `--serve` listens (default 127.0.0.1:8081; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", requires = "serve")]
+    listen: Option<String>,
 
     /// The instant to report at; for reproducible output.
     #[arg(long, hide = true, value_name = "RFC3339")]
@@ -98,6 +109,10 @@ pub(crate) fn run(config: &Config, args: &Args) -> Result<(), Failure> {
             "no provider named `{wanted}` is configured"
         )));
     }
+    if args.serve {
+        let store: Arc<dyn QuotaStore> = Arc::new(store);
+        return serve_page(store, args);
+    }
     let statuses = store
         .statuses_now(now)
         .map_err(|e| Failure::usage(format!("quota state: {}", e.message())))?;
@@ -121,6 +136,17 @@ pub(crate) fn run(config: &Config, args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `--serve` on the file store: the page, from inside the CLI's runtime.
+fn serve_page(store: Arc<dyn QuotaStore>, args: &Args) -> Result<(), Failure> {
+    let listen = args
+        .listen
+        .as_deref()
+        .unwrap_or(quota_serve::DEFAULT_LISTEN);
+    tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(quota_serve::serve(store, listen))
+    })
+}
+
 /// `imagegate quota` on the Redis store: the shared state every instance sees.
 async fn shared(
     store: RedisQuotaStore,
@@ -141,6 +167,13 @@ async fn shared(
             }
         }
         eprintln!("imagegate: cleared {cleared} block(s) in {}", store.name());
+    }
+    if args.serve {
+        let listen = args
+            .listen
+            .as_deref()
+            .unwrap_or(quota_serve::DEFAULT_LISTEN);
+        return quota_serve::serve(Arc::new(store), listen).await;
     }
     let statuses: Vec<PoolStatus> = store.statuses(now).await.map_err(failed)?;
     if args.json {
