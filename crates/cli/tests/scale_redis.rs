@@ -166,7 +166,10 @@ fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Proc, String) {
                 std::fs::read_to_string(&err).unwrap_or_default()
             );
         }
-        assert!(Instant::now() < deadline, "{args:?} never said where it listens");
+        assert!(
+            Instant::now() < deadline,
+            "{args:?} never said where it listens"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -185,7 +188,10 @@ fn exchange(url: &str, request_line: &str, headers: &str, body: &str) -> (u16, S
     )
     .unwrap();
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
+    if let Err(e) = stream.read_to_end(&mut response) {
+        // Held past the read timeout: reported with the other unexpected answers.
+        return (0, format!("no answer: {e}"));
+    }
     let response = String::from_utf8_lossy(&response);
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     let status = head
@@ -318,9 +324,10 @@ fn drive(run: Run, store: Store<'_>) -> Outcome {
             match status {
                 200 => outcome.ok += 1,
                 429 => outcome.driver_429 += 1,
-                _ => outcome
-                    .other
-                    .push(format!("{status}: {}", body.chars().take(300).collect::<String>())),
+                _ => outcome.other.push(format!(
+                    "{status}: {}",
+                    body.chars().take(300).collect::<String>()
+                )),
             }
         }
     }
@@ -339,7 +346,11 @@ fn drive(run: Run, store: Store<'_>) -> Outcome {
     for gateway in gateways {
         assert_eq!(gateway.stop().code(), Some(0), "a gateway stops cleanly");
     }
-    assert_eq!(emulator.stop().code(), Some(0), "the emulator stops cleanly");
+    assert_eq!(
+        emulator.stop().code(),
+        Some(0),
+        "the emulator stops cleanly"
+    );
     outcome
 }
 
