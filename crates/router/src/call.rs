@@ -65,7 +65,7 @@ pub(crate) async fn call(
             && not_before > now
         {
             if ctx.deadline.is_some_and(|d| not_before > d)
-                || !ctx.max_wait.allows(span(now, not_before), false)
+                || !ctx.max_wait.allows(span(ctx.wait_from, not_before), false)
             {
                 ctx.sticky = None;
                 ctx.excluded[pos] = true;

@@ -143,22 +143,6 @@ impl Call {
         let wait = deadline::max_wait(headers, shared.config.max_wait)
             .map_err(|e| Failure::invalid(deadline::MAX_WAIT_HEADER, e.0))?;
         request.priority = client.priority;
-        // The maximum wait bounds the whole time the request queues, not each wait alone:
-        // `MaxWait` judges one wait at a time, and a request that wakes for a window only to
-        // find the slot taken (by another gateway sharing the store, say) would wait again, and
-        // again, long past what its client said. The deadline makes the router give up, with
-        // the instant capacity returns, once the next wait would end after it. (No wait at all
-        // needs no deadline: `MaxWait` already refuses every wait, and a deadline of `now`
-        // would pass before the first admission.)
-        if !wait.is_zero()
-            && let Ok(queued_until) = shared.clock.now().checked_add(wait)
-        {
-            request.deadline = Some(
-                request
-                    .deadline
-                    .map_or(queued_until, |d| d.min(queued_until)),
-            );
-        }
         let options = RequestOptions::default().with_max_wait(MaxWait::UpTo(wait));
         let result = tokio::select! {
             result = shared.router.generate_with(&route, &request, options) => result,
