@@ -377,7 +377,7 @@ const ONE_WINDOW: Run = Run {
     clients: 48,
 };
 
-/// The run: RPM 60 driven at three times that rate for three minutes.
+/// The full proof: RPM 60 driven at three times that rate for three minutes.
 const THREE_MINUTES: Run = Run {
     rpm: 60,
     duration: Duration::from_secs(180),
