@@ -113,7 +113,7 @@ pub(crate) async fn call(
         {
             let took = expected(inner, route[pos]).unwrap_or(Duration::ZERO);
             if ctx.deadline.is_some_and(|d| add(not_before, took) > d)
-                || !ctx.max_wait.allows(span(now, not_before), false)
+                || !ctx.max_wait.allows(span(ctx.wait_from, not_before), false)
             {
                 ctx.sticky = None;
                 ctx.excluded[pos] = true;

@@ -116,7 +116,10 @@ pub(crate) async fn wait(
                 now,
             ));
         }
-        if !ctx.max_wait.allows(span(now, w.at), w.daily) {
+        // Measured from when this wait began, not from now: a request that woke for a window
+        // and lost the slot (to another request, or another instance sharing the store) waits
+        // on within what remains of its maximum wait, never a whole maximum wait again.
+        if !ctx.max_wait.allows(span(ctx.wait_from, w.at), w.daily) {
             return Err(capacity_error(ctx, w, &Bound::MaxWait(ctx.max_wait), now));
         }
     }

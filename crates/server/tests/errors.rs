@@ -5,9 +5,11 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{settings, stack, stack_on};
+use imagegate_core::TokioClock;
 use imagegate_server::{ClientConfig, ServerConfig, key_sha256};
 use serde_json::{Value, json};
 
@@ -327,6 +329,39 @@ async fn the_429_hints_are_exact_and_a_longer_wait_is_served() {
     s.stop().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_maximum_wait_bounds_the_whole_queueing_not_each_wait() {
+    // Two requests wait for the one slot of the next window (RPM 1). The one that loses it
+    // would have to wait a second window: 60 s more, each wait alone within its maximum
+    // wait (90 s, 70 s) but the total of 120 s beyond it. It is answered 429 when it loses,
+    // not served a window later. (Tokio's paused clock, not the manual one: both requests
+    // must be waiting at once, and a manual clock's sleep moves time before the second
+    // arrives.)
+    let start: jiff::Timestamp = common::START.parse().unwrap();
+    let clock = Arc::new(TokioClock::starting_at(start));
+    let s = stack_on(settings(), Some(clock.clone())).await;
+    let client = reqwest::Client::new();
+    let generate = |wait: &'static str| {
+        client
+            .post(format!("{}/v1/images/generations", s.url))
+            .header("x-imagegate-max-wait", wait)
+            .json(&json!({"model": "dall-e-3", "prompt": "a lighthouse"}))
+            .send()
+    };
+    assert_eq!(generate("0").await.unwrap().status(), 200);
+    let (a, b) = tokio::join!(generate("90"), generate("70"));
+    let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [200, 429],
+        "one served at 60 s, the other refused then"
+    );
+    let waited = clock.elapsed();
+    assert!(waited < Duration::from_secs(70), "waited {waited:?}");
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn keys_arrive_in_any_of_the_three_places_and_are_never_echoed() {
     let s = stack(with_clients()).await;
@@ -474,11 +509,7 @@ async fn health_readiness_status_and_metrics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_still_waiting_for_capacity_is_answered_503_at_once_when_the_stop_begins() {
     // The router and the gateway on the real clock, so a request really waits for its window.
-    let mut s = stack_on(
-        settings(),
-        Some(std::sync::Arc::new(imagegate_core::SystemClock)),
-    )
-    .await;
+    let mut s = stack_on(settings(), Some(Arc::new(imagegate_core::SystemClock))).await;
     let client = reqwest::Client::new();
     let post = |model: &'static str| {
         client
