@@ -36,9 +36,22 @@ project = "proj-a"
 key = "emulator-cli-credential"
 "#;
 
+/// A running emulator that is killed when dropped, so a failed assertion does not leave the
+/// process serving after the test.
+struct Emulator(Option<Child>);
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Starts `imagegate emulate` on a free port and returns it with its URL (from the first
 /// line of its output).
-fn emulate(dir: &Path, config: &str) -> (Child, String) {
+fn emulate(dir: &Path, config: &str) -> (Emulator, String) {
     std::fs::write(dir.join("emulate.toml"), config).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_imagegate"))
         .args(["emulate", "emulate.toml"])
@@ -48,17 +61,17 @@ fn emulate(dir: &Path, config: &str) -> (Child, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let running = Emulator(Some(child));
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
     let url = line
         .strip_suffix('\n')
         .and_then(|l| l.strip_prefix("listening on "))
         .unwrap_or_else(|| panic!("the first line was {line:?}"))
         .to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    (child, url)
+    (running, url)
 }
 
 /// `GET path` over a plain socket: the response body.
@@ -77,7 +90,8 @@ fn get(url: &str, path: &str) -> String {
     body.to_owned()
 }
 
-fn stop(mut child: Child, signal: &str) -> std::process::ExitStatus {
+fn stop(mut running: Emulator, signal: &str) -> std::process::ExitStatus {
+    let mut child = running.0.take().unwrap();
     let pid = child.id().to_string();
     let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
     assert!(sent.success());
