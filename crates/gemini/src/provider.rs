@@ -256,7 +256,7 @@ impl ImageProvider for GeminiProvider {
             Ok(model) => self.send(model, request).await,
             Err(e) => Err(e),
         };
-        let elapsed = imagegate_core::hints::until(started, self.clock.now());
+        let elapsed = imagegate_core::clock::span(started, self.clock.now());
         let target = format!(
             "{PROVIDER}/{}{}",
             imagegate_gemini_wire::normalize_model(asked),

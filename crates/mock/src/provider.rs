@@ -150,7 +150,7 @@ impl ImageProvider for MockProvider {
         let call = Call {
             model: model.to_owned(),
             started_at,
-            elapsed: imagegate_core::hints::until(started_at, self.clock.now()),
+            elapsed: imagegate_core::clock::span(started_at, self.clock.now()),
             request_id: format!(
                 "{}-{}",
                 self.name,

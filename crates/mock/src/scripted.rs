@@ -274,7 +274,7 @@ impl ImageProvider for ScriptedProvider {
                 let call = Call {
                     model,
                     started_at,
-                    elapsed: imagegate_core::hints::until(started_at, self.clock.now()),
+                    elapsed: imagegate_core::clock::span(started_at, self.clock.now()),
                     request_id: format!("{}-call-{number}", self.name),
                     tokens_per_image: self.tokens_per_image,
                 };

@@ -10,7 +10,7 @@ use http::Method;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use imagegate_core::{
     ApiKey, Attempt, Clock, Error, ErrorKind, GenerateRequest, GenerateResponse, Image,
-    ImageProvider, ServedBy, SystemClock, hints,
+    ImageProvider, ServedBy, SystemClock,
 };
 use imagegate_http::{Answer, HttpShell, sensitive_header};
 use reqwest::multipart::{Form, Part};
@@ -405,7 +405,7 @@ impl ImageProvider for OpenAiProvider {
             None,
             started,
             Duration::ZERO,
-            hints::until(started, self.clock.now()),
+            imagegate_core::clock::span(started, self.clock.now()),
             response.cost_usd.unwrap_or(0.0),
         ));
         Ok(response)

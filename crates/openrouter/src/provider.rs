@@ -10,7 +10,7 @@ use http::header::{AUTHORIZATION, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 use imagegate_core::{
     ApiKey, Attempt, Capabilities, Clock, Error, ErrorKind, GenerateRequest, GenerateResponse,
-    ImageProvider, ServedBy, SystemClock, hints,
+    ImageProvider, ServedBy, SystemClock,
 };
 use imagegate_http::{HttpShell, sensitive_header};
 use serde_json::Value;
@@ -299,7 +299,7 @@ impl ImageProvider for OpenRouterProvider {
             None,
             started,
             Duration::ZERO,
-            hints::until(started, now),
+            imagegate_core::clock::span(started, now),
             response.cost_usd.unwrap_or(0.0),
         ));
         Ok(response)

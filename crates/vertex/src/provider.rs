@@ -10,7 +10,7 @@ use http::header::AUTHORIZATION;
 use http::{HeaderValue, Method, StatusCode};
 use imagegate_core::{
     Attempt, Capabilities, Clock, Error, ErrorKind, GenerateRequest, GenerateResponse,
-    ImageProvider, ServedBy, SystemClock, hints,
+    ImageProvider, ServedBy, SystemClock,
 };
 use imagegate_gemini_wire::{build_request, capabilities_for, check_model, endpoint_for};
 use imagegate_http::{HttpShell, sensitive_header};
@@ -309,7 +309,7 @@ impl ImageProvider for VertexProvider {
             None,
             started,
             Duration::ZERO,
-            hints::until(started, now),
+            imagegate_core::clock::span(started, now),
             response.cost_usd.unwrap_or(0.0),
         ));
         Ok(response)
