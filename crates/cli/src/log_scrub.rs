@@ -60,7 +60,7 @@ mod tests {
 
     #[test]
     fn an_event_is_written_whole_and_without_keys() {
-        let _held = imagegate_core::ApiKey::new("log-scrub-test-key-0a9f");
+        let _held = imagegate_core::secret::ApiKey::new("log-scrub-test-key-0a9f");
         let mut line = ScrubbedStderr.make_writer();
         write!(line, "DEBUG sending to https://relay/?k=log-scrub-").unwrap();
         writeln!(line, "test-key-0a9f done").unwrap();

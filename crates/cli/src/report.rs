@@ -3,7 +3,7 @@
 //! Scripts depend on these field names and on the kinds' snake_case spelling; change them only
 //! with a note in the changelog.
 
-use imagegate_core::{Dimension, Error, ErrorKind};
+use imagegate_core::{Error, ErrorKind, quota::Dimension};
 use jiff::Timestamp;
 use serde::Serialize;
 

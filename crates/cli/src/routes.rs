@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imagegate_core::quota::QuotaStore;
-use imagegate_core::{Error, ErrorKind, ImageProvider, SystemClock, human_duration};
+use imagegate_core::{Error, ErrorKind, ImageProvider, clock::SystemClock, human_duration};
 use imagegate_router::{
     Budget, DEFAULT_ROUTE, Event, MaxWait, Router, RouterBuilder, Target, ThrottleReason,
 };
@@ -227,7 +227,7 @@ pub(crate) fn max_wait(given: Option<Duration>, default: MaxWait) -> MaxWait {
 
 /// Why a request waits, in words, naming the pool.
 pub(crate) fn throttle_reason(reason: &ThrottleReason) -> String {
-    let pool = |pool: &Option<imagegate_core::PoolId>| {
+    let pool = |pool: &Option<imagegate_core::quota::PoolId>| {
         pool.as_ref()
             .map_or_else(String::new, |p| format!("pool {p} "))
     };

@@ -337,3 +337,53 @@ fn core_and_router_modules_import_without_loops() {
     let router = module_graph("router");
     assert!(router["router"].contains("serve"), "{router:?}");
 }
+
+/// The `pub mod` names a module file declares, and the modules its `pub use` lines re-export
+/// from. A name in both is an item reachable at two public paths (`krate::Item` and
+/// `krate::module::Item`): publishing fixes both, so each item keeps exactly one.
+fn public_modules_and_reexports(path: &std::path::Path) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut modules = BTreeSet::new();
+    let mut reexported_from = BTreeSet::new();
+    for line in code_lines(path) {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("pub mod ") {
+            modules.insert(rest.trim_end_matches(';').trim().to_owned());
+        } else if let Some(rest) = line.strip_prefix("pub use ") {
+            let first = rest.split("::").next().unwrap_or_default();
+            let first = first.strip_prefix("self::").unwrap_or(first);
+            reexported_from.insert(first.to_owned());
+        }
+    }
+    (modules, reexported_from)
+}
+
+#[test]
+fn every_public_item_has_one_public_path() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    rust_files(&root.join("crates"), &mut files);
+    let mut doubled = Vec::new();
+    for file in files {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if !matches!(name, "lib.rs" | "mod.rs")
+            || file.components().any(|c| c.as_os_str() == "tests")
+        {
+            continue;
+        }
+        let (modules, reexported_from) = public_modules_and_reexports(&file);
+        for module in modules.intersection(&reexported_from) {
+            doubled.push(format!(
+                "{}: pub mod {module} and pub use {module}::...",
+                file.display()
+            ));
+        }
+    }
+    assert!(
+        doubled.is_empty(),
+        "items reachable at two public paths (make the module private, or drop the re-export):\n{}",
+        doubled.join("\n")
+    );
+}

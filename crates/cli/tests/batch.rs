@@ -29,7 +29,7 @@ async fn server(delay: Duration) -> MockServer {
         mount(&server, &fixture).await;
     } else {
         Mock::given(any())
-            .respond_with(imagegate_testkit::mount::response_template(&fixture).set_delay(delay))
+            .respond_with(imagegate_testkit::response_template(&fixture).set_delay(delay))
             .mount(&server)
             .await;
     }
@@ -450,7 +450,7 @@ async fn an_upstream_refusal_fails_its_job_with_kind_and_advice_and_keeps_the_re
     let server = server(Duration::ZERO).await;
     let blocked = Fixture::by_id("gemini/generate-content/200-prompt-blocked").unwrap();
     Mock::given(body_string_contains("forbidden subject"))
-        .respond_with(imagegate_testkit::mount::response_template(&blocked))
+        .respond_with(imagegate_testkit::response_template(&blocked))
         .with_priority(1)
         .mount(&server)
         .await;

@@ -42,7 +42,7 @@ async fn parallel_runs_into_one_directory_never_overwrite_each_other() {
     Mock::given(any())
         .respond_with(AtOnce {
             at: std::time::Instant::now() + Duration::from_millis(1500),
-            template: imagegate_testkit::mount::response_template(
+            template: imagegate_testkit::response_template(
                 &imagegate_testkit::Fixture::by_id(SUCCESS).unwrap(),
             ),
         })

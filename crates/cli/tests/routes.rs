@@ -221,7 +221,7 @@ async fn a_per_minute_429_asking_for_a_day_holds_the_pool_minutes_not_a_day() {
     retry["retryDelay"] = Value::from("86400s");
     let server = MockServer::start().await;
     Mock::given(any())
-        .respond_with(imagegate_testkit::mount::response_template(&fixture))
+        .respond_with(imagegate_testkit::response_template(&fixture))
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();

@@ -16,16 +16,9 @@ pub mod secret;
 mod usage;
 
 pub use advice::human_duration;
-pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use error::{Error, ErrorKind, QuotaFacts, Result};
 pub use image::{Image, extension_for, sniff_mime};
 pub use provider::{Capabilities, ImageProvider};
-pub use quota::Dimension;
-pub use quota::{
-    Admission, Cost, Limits, MemoryQuotaStore, PoolConfig, PoolId, PoolStatus, PriceTable,
-    QuotaStore, Reservation,
-};
 pub use request::{AspectRatio, GenerateRequest, ImageSize, Priority, ReferenceImage};
 pub use response::{Attempt, GenerateResponse, ServedBy, duration_ms};
-pub use secret::ApiKey;
 pub use usage::TokenUsage;

@@ -6,7 +6,7 @@
 use imagegate_core::quota::{
     Admission, Cost, Exhausted, Limits, MemoryQuotaStore, PACIFIC, PoolConfig, PoolId,
 };
-use imagegate_core::{Dimension, Error, ErrorKind, QuotaFacts};
+use imagegate_core::{Error, ErrorKind, QuotaFacts, quota::Dimension};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 

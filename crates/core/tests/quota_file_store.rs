@@ -12,7 +12,7 @@ use imagegate_core::quota::{
     PoolConfig, PoolId, PoolLedger, QuotaStore, RateLimitSnapshot, Reservation, Usage,
     next_midnight,
 };
-use imagegate_core::{Dimension, Error, ErrorKind, QuotaFacts};
+use imagegate_core::{Error, ErrorKind, QuotaFacts, quota::Dimension};
 use jiff::{Timestamp, ToSpan};
 
 const ONE: Cost = Cost::new(1, 1, 1_290);

@@ -10,7 +10,7 @@ use imagegate_core::quota::{
     Admission, BlockReason, Cost, Exhausted, Limits, MemoryQuotaStore, PACIFIC, PoolConfig, PoolId,
     RateLimitSnapshot, Usage, next_midnight, render_table,
 };
-use imagegate_core::{Dimension, Error, ErrorKind, QuotaFacts, hints};
+use imagegate_core::{Error, ErrorKind, QuotaFacts, hints, quota::Dimension};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 

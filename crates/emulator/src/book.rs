@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use imagegate_core::Dimension;
-use imagegate_mock::sim::UpstreamKind;
+use imagegate_core::quota::Dimension;
+use imagegate_mock::sim::wire::UpstreamKind;
 use jiff::Timestamp;
 use serde::Serialize;
 

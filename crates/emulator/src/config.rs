@@ -13,8 +13,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use imagegate_core::Limits;
-use imagegate_mock::sim::{Latency, TruePool, UpstreamKind, Window};
+use imagegate_core::quota::Limits;
+use imagegate_mock::sim::{Latency, TruePool, Window, wire::UpstreamKind};
 use serde::Deserialize;
 
 /// The time a rejection takes to arrive when `reject_latency` is not set: the simulator's

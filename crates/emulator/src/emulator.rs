@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use imagegate_core::{Clock, Error, ErrorKind, Image, SystemClock};
+use imagegate_core::{Error, ErrorKind, Image, clock::Clock, clock::SystemClock};
 use imagegate_mock::sim::{
-    CallOutcome, Classifier, Decision, SimulatedUpstream, TruePool, UpstreamConfig, UpstreamKind,
-    WireAnswer,
+    CallOutcome, Classifier, Decision, SimulatedUpstream, TruePool, UpstreamConfig,
+    wire::UpstreamKind, wire::WireAnswer,
 };
 use tokio::net::TcpListener;
 
@@ -91,7 +91,7 @@ impl Emulator {
     }
 
     /// An emulator of `config` on `clock` (tests pass a
-    /// [`ManualClock`](imagegate_core::ManualClock) to move windows and days at will).
+    /// [`ManualClock`](imagegate_core::clock::ManualClock) to move windows and days at will).
     pub fn with_clock(config: EmulatorConfig, clock: Arc<dyn Clock>) -> Self {
         // Pools grouped by project, in the order projects first appear in the file.
         let mut grouped: Vec<(UpstreamKind, String, Vec<TruePool>)> = Vec::new();

@@ -16,7 +16,7 @@ use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use imagegate_core::Image;
 use imagegate_mock::OUTPUT_TOKENS_PER_IMAGE;
-use imagegate_mock::sim::{UpstreamKind, usage_of, wire::model_not_found};
+use imagegate_mock::sim::{usage_of, wire::UpstreamKind, wire::model_not_found};
 use serde_json::{Value, json};
 
 use crate::book::Outcome;

@@ -5,7 +5,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use imagegate_mock::sim::WireAnswer;
+use imagegate_mock::sim::wire::WireAnswer;
 use serde_json::Value;
 
 /// Google's content type, as its front end sends it.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use http::StatusCode;
-use imagegate_core::Limits;
+use imagegate_core::quota::Limits;
 use imagegate_mock::sim::{PoolCounters, Window};
 use jiff::Timestamp;
 use serde::Serialize;

@@ -18,7 +18,7 @@ use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use imagegate_core::Image;
 use imagegate_mock::OUTPUT_TOKENS_PER_IMAGE;
-use imagegate_mock::sim::{UpstreamKind, WireAnswer, usage_of, wire::model_not_found};
+use imagegate_mock::sim::{usage_of, wire::UpstreamKind, wire::WireAnswer, wire::model_not_found};
 use serde_json::{Value, json};
 
 use crate::book::Outcome;

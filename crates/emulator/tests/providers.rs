@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use common::{config, png_size, start};
 use imagegate_core::{
-    ApiKey, AspectRatio, Dimension, ErrorKind, GenerateRequest, ImageProvider, ImageSize,
+    AspectRatio, ErrorKind, GenerateRequest, ImageProvider, ImageSize, quota::Dimension,
+    secret::ApiKey,
 };
 use imagegate_gemini::GeminiProvider;
 use imagegate_openrouter::OpenRouterProvider;
@@ -42,7 +43,7 @@ project = "proj-a"
 key = "emulator-key-a"
 "#;
 
-fn gemini(url: &str, key: &str, clock: Arc<imagegate_core::ManualClock>) -> GeminiProvider {
+fn gemini(url: &str, key: &str, clock: Arc<imagegate_core::clock::ManualClock>) -> GeminiProvider {
     GeminiProvider::new(ApiKey::new(key))
         .with_base_url(url)
         .unwrap()

@@ -7,8 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use http::Method;
 use imagegate_core::{
-    ApiKey, Attempt, Capabilities, Clock, Error, ErrorKind, GenerateRequest, GenerateResponse,
-    ImageProvider, SystemClock,
+    Attempt, Capabilities, Error, ErrorKind, GenerateRequest, GenerateResponse, ImageProvider,
+    clock::Clock, clock::SystemClock, secret::ApiKey,
 };
 use imagegate_http::{HttpShell, sensitive_header};
 

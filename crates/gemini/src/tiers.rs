@@ -9,7 +9,7 @@
 //! them unlimited. They apply only when a `tier` is configured: with none, a pool learns its
 //! limits from the first 429 (docs/quota-model.md).
 
-use imagegate_core::Limits;
+use imagegate_core::quota::Limits;
 use imagegate_core::quota::Tier;
 
 /// A family of Gemini models that share preset limits.

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use imagegate_core::{GenerateRequest, ImageProvider, ManualClock, ReferenceImage};
+use imagegate_core::{GenerateRequest, ImageProvider, ReferenceImage, clock::ManualClock};
 use imagegate_gemini::GeminiProvider;
 use imagegate_testkit::Fixture;
 use imagegate_testkit::conformance::Suite;

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imagegate_core::{
-    ApiKey, Dimension, ErrorKind, GenerateRequest, ImageProvider, ImageSize, ManualClock,
+    ErrorKind, GenerateRequest, ImageProvider, ImageSize, clock::ManualClock, quota::Dimension,
+    secret::ApiKey,
 };
 use imagegate_gemini::GeminiProvider;
 use imagegate_testkit::Fixture;
-use imagegate_testkit::mount::mount;
+use imagegate_testkit::mount;
 use jiff::Timestamp;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -195,7 +196,7 @@ async fn a_relay_base_url_keeps_its_path_prefix() {
             "/relay/google/v1beta/models/gemini-2.5-flash-image:generateContent",
         ))
         .and(header("x-goog-api-key", KEY))
-        .respond_with(imagegate_testkit::mount::response_template(&fixture))
+        .respond_with(imagegate_testkit::response_template(&fixture))
         .expect(1)
         .mount(&server)
         .await;

@@ -6,7 +6,7 @@
 //! read from the id's words (`PerDay`, `PerMinute`, `Tokens`, `Requests`, `Images`), never by
 //! comparing with one exact id.
 
-use imagegate_core::Dimension;
+use imagegate_core::quota::Dimension;
 
 use crate::status::{ErrorInfo, QuotaViolation, Status};
 

@@ -1,7 +1,7 @@
 //! API keys: read from a named environment variable, sent in a header marked sensitive.
 
 use http::HeaderValue;
-use imagegate_core::{ApiKey, Error};
+use imagegate_core::{Error, secret::ApiKey};
 
 /// The key in the environment variable `var`, trimmed.
 ///

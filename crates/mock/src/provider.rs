@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use imagegate_core::{
-    AspectRatio, Capabilities, Clock, GenerateRequest, GenerateResponse, ImageProvider, ImageSize,
-    Result, SystemClock,
+    AspectRatio, Capabilities, GenerateRequest, GenerateResponse, ImageProvider, ImageSize, Result,
+    clock::Clock, clock::SystemClock,
 };
 
 use crate::render::Fingerprint;

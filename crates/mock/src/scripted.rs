@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use imagegate_core::{
-    Capabilities, Clock, Error, ErrorKind, GenerateRequest, GenerateResponse, ImageProvider, Result,
+    Capabilities, Error, ErrorKind, GenerateRequest, GenerateResponse, ImageProvider, Result,
+    clock::Clock,
 };
 use jiff::Timestamp;
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::{decode, differing_share, distinct_colours, t0};
 use imagegate_core::{
-    AspectRatio, Clock, ErrorKind, GenerateRequest, ImageProvider, ImageSize, ManualClock,
-    ReferenceImage, TokioClock,
+    AspectRatio, ErrorKind, GenerateRequest, ImageProvider, ImageSize, ReferenceImage,
+    clock::Clock, clock::ManualClock, clock::TokioClock,
 };
 use imagegate_mock::render::{self, Fingerprint};
 use imagegate_mock::{MockProvider, OUTPUT_TOKENS_PER_IMAGE};

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::{decode, t0};
 use imagegate_core::{
-    Capabilities, Clock, Dimension, Error, ErrorKind, GenerateRequest, ImageProvider, ImageSize,
-    ManualClock, QuotaFacts, TokioClock,
+    Capabilities, Error, ErrorKind, GenerateRequest, ImageProvider, ImageSize, QuotaFacts,
+    clock::Clock, clock::ManualClock, clock::TokioClock, quota::Dimension,
 };
 use imagegate_mock::{MockProvider, Outcome, ScriptedProvider};
 

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use http::Method;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use imagegate_core::{
-    ApiKey, Attempt, Clock, Error, ErrorKind, GenerateRequest, GenerateResponse, Image,
-    ImageProvider, ServedBy, SystemClock,
+    Attempt, Error, ErrorKind, GenerateRequest, GenerateResponse, Image, ImageProvider, ServedBy,
+    clock::Clock, clock::SystemClock, secret::ApiKey,
 };
 use imagegate_http::{Answer, HttpShell, sensitive_header};
 use reqwest::multipart::{Form, Part};

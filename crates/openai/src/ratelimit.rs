@@ -11,8 +11,8 @@
 use std::time::Duration;
 
 use http::HeaderMap;
-use imagegate_core::Dimension;
 use imagegate_core::hints::clamp_seconds;
+use imagegate_core::quota::Dimension;
 use imagegate_core::quota::RateLimitSnapshot;
 use jiff::{SignedDuration, Timestamp};
 

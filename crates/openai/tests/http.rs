@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use imagegate_core::{
-    ApiKey, Dimension, ErrorKind, GenerateRequest, ImageProvider, ReferenceImage,
+    ErrorKind, GenerateRequest, ImageProvider, ReferenceImage, quota::Dimension, secret::ApiKey,
 };
 use imagegate_openai::OpenAiProvider;
 use jiff::Timestamp;

@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use imagegate_core::ErrorKind;
-use imagegate_testkit::table::check_table;
+use imagegate_testkit::check_table;
 use imagegate_testkit::{Fixture, Origin};
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
 use imagegate_core::quota::next_midnight;
-use imagegate_core::{Dimension, Error, ErrorKind, QuotaFacts, hints};
+use imagegate_core::{Error, ErrorKind, QuotaFacts, hints, quota::Dimension};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::Value;

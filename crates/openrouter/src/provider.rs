@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 use imagegate_core::{
-    ApiKey, Attempt, Capabilities, Clock, Error, ErrorKind, GenerateRequest, GenerateResponse,
-    ImageProvider, ServedBy, SystemClock,
+    Attempt, Capabilities, Error, ErrorKind, GenerateRequest, GenerateResponse, ImageProvider,
+    ServedBy, clock::Clock, clock::SystemClock, secret::ApiKey,
 };
 use imagegate_http::{HttpShell, sensitive_header};
 use serde_json::Value;

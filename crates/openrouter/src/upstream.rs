@@ -130,7 +130,7 @@ fn adapt(
 #[cfg(test)]
 mod tests {
     use http::StatusCode;
-    use imagegate_core::{Dimension, ErrorKind};
+    use imagegate_core::{ErrorKind, quota::Dimension};
 
     use crate::classify::classify_body;
 

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use imagegate_core::{
-    ApiKey, Dimension, ErrorKind, GenerateRequest, ImageProvider, ReferenceImage,
+    ErrorKind, GenerateRequest, ImageProvider, ReferenceImage, quota::Dimension, secret::ApiKey,
 };
 use imagegate_openrouter::OpenRouterProvider;
 use imagegate_testkit::{Fixture, mount};
@@ -229,7 +229,7 @@ async fn key_info_reads_both_shapes_over_http() {
         Mock::given(method("GET"))
             .and(path("/api/v1/key"))
             .and(header("authorization", format!("Bearer {KEY}").as_str()))
-            .respond_with(imagegate_testkit::mount::response_template(&fixture))
+            .respond_with(imagegate_testkit::response_template(&fixture))
             .expect(1)
             .mount(&server)
             .await;

@@ -1,7 +1,7 @@
 //! Reading the scripts' replies: arrays of strings, numbers as decimal microseconds or counts.
 
-use imagegate_core::Dimension;
 use imagegate_core::Error;
+use imagegate_core::quota::Dimension;
 use jiff::Timestamp;
 
 /// A reply the scripts never give: a bug or a foreign script under our keys.

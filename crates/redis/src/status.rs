@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use imagegate_core::quota::{
     Block, BlockReason, DimensionStatus, PoolConfig, PoolStatus, zone_name,
 };
-use imagegate_core::{Dimension, Result};
+use imagegate_core::{Result, quota::Dimension};
 
 use crate::reply::{malformed, opt_dim, opt_ts, opt_u64};
 

@@ -11,7 +11,7 @@ use imagegate_core::quota::{
     Admission, Cost, Exhausted, MemoryQuotaStore, PoolConfig, PoolId, PoolStatus, QuotaStore,
     RateLimitSnapshot, Reservation, SharedPoolSuspicion, Usage, zone_name,
 };
-use imagegate_core::{Dimension, Error, ErrorKind, Result, hints};
+use imagegate_core::{Error, ErrorKind, Result, hints, quota::Dimension};
 use jiff::Timestamp;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, IntoConnectionInfo, RedisError, Script};

@@ -15,7 +15,7 @@ use imagegate_core::quota::{
     Admission, BlockReason, Cost, Exhausted, FileQuotaStore, Limits, MemoryQuotaStore, PACIFIC,
     PoolConfig, PoolId, QuotaStore, RateLimitSnapshot, Usage, next_midnight,
 };
-use imagegate_core::{Dimension, Error, ErrorKind, QuotaFacts, hints};
+use imagegate_core::{Error, ErrorKind, QuotaFacts, hints, quota::Dimension};
 use imagegate_redis::{RedisClock, RedisQuotaStore, RedisStoreOptions};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};

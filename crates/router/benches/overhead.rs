@@ -16,7 +16,7 @@ use divan::{Bencher, black_box};
 use imagegate_core::quota::{Limits, PoolConfig, PoolId};
 use imagegate_core::{
     Capabilities, GenerateRequest, GenerateResponse, Image, ImageProvider, ImageSize, Result,
-    ServedBy, SystemClock,
+    ServedBy, clock::SystemClock,
 };
 use imagegate_mock::render::{Fingerprint, render_png};
 use imagegate_router::{Budget, Router, Target};

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use imagegate_core::quota::{Limits, PACIFIC, PoolConfig, PoolId};
 use imagegate_core::{
-    Dimension, ErrorKind, GenerateRequest, ImageProvider, ImageSize, QuotaFacts, SystemClock,
+    ErrorKind, GenerateRequest, ImageProvider, ImageSize, QuotaFacts, clock::SystemClock,
+    quota::Dimension,
 };
 use imagegate_mock::{MockProvider, Outcome, ScriptedProvider};
 use imagegate_router::{Router, Target};

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use imagegate_core::quota::Exhausted;
 use imagegate_core::{
-    Admission, Dimension, Error, ErrorKind, GenerateRequest, PoolId, Reservation, Result,
+    Error, ErrorKind, GenerateRequest, Result, quota::Admission, quota::Dimension, quota::PoolId,
+    quota::Reservation,
 };
 use jiff::Timestamp;
 use tokio::sync::{Notify, OwnedSemaphorePermit};

@@ -49,13 +49,13 @@ impl Jitter for NoJitter {
 }
 
 /// The ceiling of retry `attempt` (from 0): `min(cap, base * 2^attempt)`.
-pub fn ceiling(base: Duration, cap: Duration, attempt: u32) -> Duration {
+pub(crate) fn ceiling(base: Duration, cap: Duration, attempt: u32) -> Duration {
     let factor = 1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
     base.checked_mul(factor).unwrap_or(cap).min(cap)
 }
 
 /// The wait before retry `attempt`: full jitter under [`ceiling`].
-pub fn delay(jitter: &dyn Jitter, base: Duration, cap: Duration, attempt: u32) -> Duration {
+pub(crate) fn delay(jitter: &dyn Jitter, base: Duration, cap: Duration, attempt: u32) -> Duration {
     jitter.pick(ceiling(base, cap, attempt))
 }
 

@@ -11,7 +11,7 @@ use crate::events::BudgetScope;
 
 /// Maximum spend. `None` means no limit on that scope.
 ///
-/// A call is sent only if its estimated price (from the [`PriceTable`](imagegate_core::PriceTable))
+/// A call is sent only if its estimated price (from the [`PriceTable`](imagegate_core::quota::PriceTable))
 /// fits both limits with everything already spent or reserved by calls in flight; a model the
 /// table has no price for counts as free (configure `fallback_per_image` to be strict).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use imagegate_core::quota::PoolId;
-use imagegate_core::{Dimension, ErrorKind, QuotaFacts};
+use imagegate_core::{ErrorKind, QuotaFacts, quota::Dimension};
 use jiff::Timestamp;
 use tokio::sync::{broadcast, mpsc};
 

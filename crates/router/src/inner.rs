@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use imagegate_core::quota::TokenEstimator;
 use imagegate_core::{
-    Capabilities, Clock, Error, PoolConfig, PoolId, PriceTable, QuotaStore, Result,
+    Capabilities, Error, Result, clock::Clock, quota::PoolConfig, quota::PoolId, quota::PriceTable,
+    quota::QuotaStore,
 };
 use jiff::Timestamp;
 use tokio::sync::{Notify, OnceCell};

@@ -2,7 +2,7 @@
 #![deny(missing_docs)]
 
 mod admit;
-pub mod backoff;
+mod backoff;
 mod budget;
 mod cache;
 mod call;

@@ -10,7 +10,7 @@
 use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
 
-use imagegate_core::{Admission, Cost, PoolId, Reservation, Result};
+use imagegate_core::{Result, quota::Admission, quota::Cost, quota::PoolId, quota::Reservation};
 use jiff::Timestamp;
 
 use crate::inner::Inner;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use imagegate_core::quota::{PoolStatus, TokenEstimator};
 use imagegate_core::{
-    Capabilities, Clock, Error, GenerateRequest, GenerateResponse, ImageProvider, MemoryQuotaStore,
-    PriceTable, QuotaStore, Result,
+    Capabilities, Error, GenerateRequest, GenerateResponse, ImageProvider, Result, clock::Clock,
+    quota::MemoryQuotaStore, quota::PriceTable, quota::QuotaStore,
 };
 use tokio::sync::{Notify, OnceCell, broadcast, mpsc};
 

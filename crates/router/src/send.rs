@@ -3,7 +3,9 @@
 
 use imagegate_core::clock::{add, span};
 use imagegate_core::quota::{Usage, next_midnight, plausible_delay};
-use imagegate_core::{Attempt, Dimension, Error, ErrorKind, GenerateResponse, PoolId, Result};
+use imagegate_core::{
+    Attempt, Error, ErrorKind, GenerateResponse, Result, quota::Dimension, quota::PoolId,
+};
 use jiff::Timestamp;
 
 use crate::admit::{Go, disable};

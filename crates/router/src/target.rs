@@ -14,7 +14,7 @@ use crate::latency::Latencies;
 /// Where a request can be sent: a provider, the model to ask it for, and the quota pool the
 /// call draws on.
 ///
-/// Targets whose pools have equal [`PoolId`](imagegate_core::PoolId)s share one pool (two
+/// Targets whose pools have equal [`PoolId`](imagegate_core::quota::PoolId)s share one pool (two
 /// models of a free tier that Google counts together, or two keys of one project): the router
 /// configures each distinct pool once, from the first target that names it.
 #[derive(Clone)]

@@ -11,7 +11,9 @@ use std::time::Duration;
 use imagegate_core::clock::{add, span};
 use imagegate_core::hints::until;
 use imagegate_core::quota::PACIFIC;
-use imagegate_core::{Dimension, Error, ErrorKind, PoolId, Priority, QuotaFacts, human_duration};
+use imagegate_core::{
+    Error, ErrorKind, Priority, QuotaFacts, human_duration, quota::Dimension, quota::PoolId,
+};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use tokio::sync::futures::Notified;

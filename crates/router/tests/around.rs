@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use imagegate_core::quota::{Limits, PerSize};
 use imagegate_core::{
-    Capabilities, ErrorKind, GenerateRequest, ImageProvider, ImageSize, PriceTable, Priority,
+    Capabilities, ErrorKind, GenerateRequest, ImageProvider, ImageSize, Priority, quota::PriceTable,
 };
 use imagegate_mock::{Outcome, ScriptedProvider};
 use imagegate_router::{Budget, BudgetScope, Event, RequestOptions, Router, Target};
@@ -255,7 +255,7 @@ async fn images_are_split_into_calls_as_the_target_allows() {
     let ipm = status
         .dimensions
         .iter()
-        .find(|d| d.dimension == imagegate_core::Dimension::Ipm)
+        .find(|d| d.dimension == imagegate_core::quota::Dimension::Ipm)
         .unwrap();
     assert_eq!(ipm.used, 5);
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use common::*;
 use imagegate_core::quota::{PACIFIC, PerSize, next_midnight};
 use imagegate_core::{
-    Capabilities, Clock, ErrorKind, GenerateRequest, ImageProvider, PriceTable, ReferenceImage,
+    Capabilities, ErrorKind, GenerateRequest, ImageProvider, ReferenceImage, clock::Clock,
+    quota::PriceTable,
 };
 use imagegate_mock::Outcome;
 use imagegate_router::{
@@ -90,7 +91,7 @@ async fn a_429_with_retry_after_sends_the_request_to_the_next_target_at_once() {
     assert_eq!(model, "model-a");
     assert_eq!(*status, Some(429));
     assert_eq!(*retry_after, Some(Duration::from_secs(2)));
-    assert_eq!(quota.dimension, Some(imagegate_core::Dimension::Rpm));
+    assert_eq!(quota.dimension, Some(imagegate_core::quota::Dimension::Rpm));
 }
 
 #[tokio::test(start_paused = true)]
@@ -636,7 +637,7 @@ async fn a_429_revealing_a_shared_pool_holds_the_partner_pools_too() {
     assert_eq!(b.call_count(), 1);
     assert_eq!(a.calls()[1].at, at("2026-11-23T10:01:31Z"));
     // From now on the two pools are one: A's call was reserved on B's pool too.
-    let used = |statuses: &[imagegate_core::PoolStatus], name: &str| {
+    let used = |statuses: &[imagegate_core::quota::PoolStatus], name: &str| {
         let s = statuses.iter().find(|s| s.id.pool == name).unwrap();
         s.dimensions[0].used
     };

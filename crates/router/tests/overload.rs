@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use imagegate_core::clock::add;
-use imagegate_core::{Clock, ErrorKind, GenerateRequest, ImageProvider, Priority};
+use imagegate_core::{ErrorKind, GenerateRequest, ImageProvider, Priority, clock::Clock};
 use imagegate_mock::Outcome;
 use imagegate_router::{Policy, Router};
 use jiff::Timestamp;
@@ -26,7 +26,7 @@ const CALL: Duration = Duration::from_secs(20);
 /// A router over one target whose pool admits `limit` a minute and whose calls take 20 s,
 /// after eight calls have taught it so (the estimate needs a few calls).
 async fn warmed(
-    clock: &Arc<imagegate_core::TokioClock>,
+    clock: &Arc<imagegate_core::clock::TokioClock>,
     rpm_limit: u64,
 ) -> (Router, Arc<imagegate_mock::ScriptedProvider>) {
     let a = always("a", clock, Outcome::image().after(CALL));

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use common::*;
 use imagegate_core::quota::RateLimitSnapshot;
 use imagegate_core::{
-    Capabilities, Clock, Dimension, GenerateRequest, GenerateResponse, Image, ImageProvider,
-    ServedBy, TokioClock,
+    Capabilities, GenerateRequest, GenerateResponse, Image, ImageProvider, ServedBy, clock::Clock,
+    clock::TokioClock, quota::Dimension,
 };
 use imagegate_mock::Outcome;
 use imagegate_router::{Router, Target};

@@ -18,7 +18,7 @@ use base64::Engine as _;
 use imagegate_core::quota::{Limits, PACIFIC, PoolConfig, PoolId};
 use imagegate_core::{
     Capabilities, GenerateRequest, GenerateResponse, Image, ImageProvider, ImageSize, ServedBy,
-    SystemClock,
+    clock::SystemClock,
 };
 use imagegate_router::{Router, Target};
 use imagegate_server::{Gateway, ServerConfig};

@@ -12,7 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use http::HeaderValue;
-use imagegate_core::{Clock, SystemClock};
+use imagegate_core::{clock::Clock, clock::SystemClock};
 use imagegate_router::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderName, HeaderValue, StatusCode, header};
-use imagegate_core::{Dimension, Error, ErrorKind, QuotaFacts};
+use imagegate_core::{Error, ErrorKind, QuotaFacts, quota::Dimension};
 use serde_json::{Value, json};
 
 /// Which API a client speaks, so that its errors come back in the shape its SDK reads.

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::StatusCode;
-use imagegate_core::Clock;
+use imagegate_core::clock::Clock;
 use imagegate_core::quota::QuotaStore;
 use serde_json::{Value, json};
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{settings, stack, stack_on};
-use imagegate_core::TokioClock;
+use imagegate_core::clock::TokioClock;
 use imagegate_server::{ClientConfig, ServerConfig, key_sha256};
 use serde_json::{Value, json};
 
@@ -509,7 +509,11 @@ async fn health_readiness_status_and_metrics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_still_waiting_for_capacity_is_answered_503_at_once_when_the_stop_begins() {
     // The router and the gateway on the real clock, so a request really waits for its window.
-    let mut s = stack_on(settings(), Some(Arc::new(imagegate_core::SystemClock))).await;
+    let mut s = stack_on(
+        settings(),
+        Some(Arc::new(imagegate_core::clock::SystemClock)),
+    )
+    .await;
     let client = reqwest::Client::new();
     let post = |model: &'static str| {
         client

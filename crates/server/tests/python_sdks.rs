@@ -15,7 +15,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use common::{settings, stack_on};
-use imagegate_core::SystemClock;
+use imagegate_core::clock::SystemClock;
 
 /// Variables that would send the SDKs' loopback requests elsewhere or give them other keys.
 const SCRUBBED: [&str; 12] = [

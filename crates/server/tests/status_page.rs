@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use common::{settings, stack};
-use imagegate_core::Clock as _;
+use imagegate_core::clock::Clock as _;
 use imagegate_server::{ClientConfig, STATUS_PAGE, key_sha256};
 use serde_json::{Value, json};
 
@@ -475,7 +475,7 @@ async fn the_quota_page_shows_pools_and_hides_what_only_a_gateway_knows() {
         Limits, MemoryQuotaStore, PACIFIC, PoolConfig, PoolId, QuotaStore,
     };
     let Some(browser) = chromium() else { return };
-    let clock = Arc::new(imagegate_core::ManualClock::new(
+    let clock = Arc::new(imagegate_core::clock::ManualClock::new(
         common::START.parse().unwrap(),
     ));
     let store = Arc::new(MemoryQuotaStore::new());

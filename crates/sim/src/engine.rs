@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use imagegate_core::clock::add;
 use imagegate_core::hints::until;
-use imagegate_core::{Clock, GenerateRequest, TokioClock};
-use imagegate_mock::sim::{CallOutcome, CallRecord, UpstreamKind};
+use imagegate_core::{GenerateRequest, clock::Clock, clock::TokioClock};
+use imagegate_mock::sim::{CallOutcome, CallRecord, wire::UpstreamKind};
 use jiff::Timestamp;
 
 use crate::report::StrategyReport;

@@ -9,10 +9,10 @@ pub mod scenario;
 pub mod strategy;
 pub mod world;
 
-pub use engine::{JobOutcome, JobRecord, Run, run};
-pub use report::{SimReport, StrategyReport};
-pub use scenario::{Scenario, ScenarioError};
-pub use strategy::{Strategy, StrategyName};
+use engine::{Run, run};
+use report::SimReport;
+use scenario::Scenario;
+use strategy::StrategyName;
 
 /// Runs `strategies` over `scenario`, each on its own paused-time runtime in its own thread,
 /// plus the oracle when it is not among them (goodput is relative to it). Rows come back in the

@@ -3,9 +3,9 @@
 //! about the provider (its classifier, day zone and prices) comes from its descriptor, never
 //! from a copy here.
 
-use imagegate_core::PriceTable;
+use imagegate_core::quota::PriceTable;
 use imagegate_core::registry::{self, ProviderDescriptor};
-use imagegate_mock::sim::UpstreamKind;
+use imagegate_mock::sim::wire::UpstreamKind;
 use jiff::tz::TimeZone;
 
 /// The registry entries whose wire format the simulated upstream speaks.

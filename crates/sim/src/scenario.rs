@@ -8,8 +8,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use imagegate_core::{Limits, Priority};
-use imagegate_mock::sim::{Latency, TruePool, UpstreamKind, Window};
+use imagegate_core::{Priority, quota::Limits};
+use imagegate_mock::sim::{Latency, TruePool, Window, wire::UpstreamKind};
 use jiff::Timestamp;
 use serde::Deserialize;
 

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use imagegate_core::{Clock, Limits};
-use imagegate_mock::sim::{Classifier, SimulatedUpstream, UpstreamConfig, UpstreamKind};
+use imagegate_core::{clock::Clock, quota::Limits};
+use imagegate_mock::sim::{Classifier, SimulatedUpstream, UpstreamConfig, wire::UpstreamKind};
 
 use crate::scenario::Scenario;
 

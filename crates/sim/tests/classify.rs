@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use imagegate_core::quota::PACIFIC;
 use imagegate_core::{
-    Dimension, Error, ErrorKind, GenerateRequest, ImageProvider, Limits, ManualClock,
+    Error, ErrorKind, GenerateRequest, ImageProvider, clock::ManualClock, quota::Dimension,
+    quota::Limits,
 };
-use imagegate_mock::sim::{Latency, SimulatedUpstream, TruePool, UpstreamConfig, UpstreamKind};
+use imagegate_mock::sim::{
+    Latency, SimulatedUpstream, TruePool, UpstreamConfig, wire::UpstreamKind,
+};
 use imagegate_sim::world::classifier;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;

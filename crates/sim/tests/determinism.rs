@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use imagegate_sim::{Scenario, StrategyName, run};
+use imagegate_sim::{engine::run, scenario::Scenario, strategy::StrategyName};
 
 fn scenario() -> Scenario {
     let file = PathBuf::from(concat!(

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use imagegate_mock::sim::CallOutcome;
-use imagegate_sim::{Scenario, StrategyName, run};
+use imagegate_sim::{engine::run, scenario::Scenario, strategy::StrategyName};
 use jiff::Timestamp;
 
 #[test]

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use imagegate_sim::{Scenario, StrategyName, simulate};
+use imagegate_sim::{scenario::Scenario, simulate, strategy::StrategyName};
 
 fn shipped() -> Vec<PathBuf> {
     let dir = PathBuf::from(concat!(
@@ -55,7 +55,12 @@ fn every_strategy_accounts_for_every_job_and_the_oracle_never_gets_a_429() {
     }
 }
 
-fn router_on(file: &str) -> (imagegate_sim::SimReport, imagegate_sim::StrategyReport) {
+fn router_on(
+    file: &str,
+) -> (
+    imagegate_sim::report::SimReport,
+    imagegate_sim::report::StrategyReport,
+) {
     let path = shipped()
         .into_iter()
         .find(|p| p.file_name().is_some_and(|n| n == file))

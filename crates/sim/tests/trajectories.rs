@@ -5,7 +5,9 @@
 
 use imagegate_mock::sim::{CallOutcome, CallRecord};
 use imagegate_sim::world::derive_seed;
-use imagegate_sim::{JobOutcome, Run, Scenario, StrategyName, run};
+use imagegate_sim::{
+    engine::JobOutcome, engine::Run, engine::run, scenario::Scenario, strategy::StrategyName,
+};
 use jiff::Timestamp;
 use std::path::Path;
 

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use imagegate_core::{ApiKey, GenerateRequest, ImageProvider};
+use imagegate_core::{GenerateRequest, ImageProvider, secret::ApiKey};
 use jiff::Timestamp;
 use serde_json::Value;
 use wiremock::MockServer;

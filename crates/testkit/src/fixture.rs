@@ -28,7 +28,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use imagegate_core::{Dimension, Error, ErrorKind, GenerateResponse};
+use imagegate_core::{Error, ErrorKind, GenerateResponse, quota::Dimension};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;

@@ -2,11 +2,13 @@
 #![deny(missing_docs)]
 
 pub mod conformance;
-pub mod fixture;
-pub mod mount;
+mod fixture;
+mod mount;
 pub mod secrets;
-pub mod table;
+mod table;
 
-pub use fixture::{Expect, Fixture, FixtureRequest, FixtureResponse, Origin, fixtures_root};
-pub use mount::mount;
-pub use table::check_table;
+pub use fixture::{
+    DEFAULT_NOW, Expect, Fixture, FixtureRequest, FixtureResponse, Origin, fixtures_root,
+};
+pub use mount::{mount, response_template};
+pub use table::{check_fixtures, check_table};

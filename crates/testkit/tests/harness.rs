@@ -10,12 +10,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine as _;
 use imagegate_core::{
-    ApiKey, Capabilities, Error, ErrorKind, GenerateRequest, GenerateResponse, Image,
-    ImageProvider, ServedBy,
+    Capabilities, Error, ErrorKind, GenerateRequest, GenerateResponse, Image, ImageProvider,
+    ServedBy, secret::ApiKey,
 };
 use imagegate_testkit::Fixture;
+use imagegate_testkit::check_fixtures;
 use imagegate_testkit::conformance::{CONFORMANCE_KEY, Suite};
-use imagegate_testkit::table::check_fixtures;
 
 fn echo_fixtures() -> Vec<Fixture> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use imagegate_core::{ApiKey, Error};
+use imagegate_core::{Error, secret::ApiKey};
 use serde_json::Value;
 
 use crate::classify::PROVIDER;

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Method, StatusCode};
 use imagegate_core::{
-    Attempt, Capabilities, Clock, Error, ErrorKind, GenerateRequest, GenerateResponse,
-    ImageProvider, ServedBy, SystemClock,
+    Attempt, Capabilities, Error, ErrorKind, GenerateRequest, GenerateResponse, ImageProvider,
+    ServedBy, clock::Clock, clock::SystemClock,
 };
 use imagegate_gemini_wire::{build_request, capabilities_for, check_model, endpoint_for};
 use imagegate_http::{HttpShell, sensitive_header};

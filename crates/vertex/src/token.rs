@@ -12,7 +12,7 @@ use std::fmt;
 use std::time::Duration;
 
 use http::{HeaderMap, Method, StatusCode};
-use imagegate_core::{ApiKey, Error, ErrorKind, hints};
+use imagegate_core::{Error, ErrorKind, hints, secret::ApiKey};
 use imagegate_http::HttpShell;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;

@@ -7,7 +7,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use imagegate_core::{ApiKey, ErrorKind, GenerateRequest, ImageProvider, ManualClock};
+use imagegate_core::{
+    ErrorKind, GenerateRequest, ImageProvider, clock::ManualClock, secret::ApiKey,
+};
 use imagegate_vertex::{CLOUD_PLATFORM_SCOPE, Credentials, VertexProvider};
 use jiff::Timestamp;
 use serde_json::{Value, json};

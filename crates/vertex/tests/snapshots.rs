@@ -4,7 +4,7 @@
 
 mod common;
 
-use imagegate_core::{ApiKey, GenerateRequest};
+use imagegate_core::{GenerateRequest, secret::ApiKey};
 use imagegate_vertex::{Credentials, VertexProvider};
 
 fn at(location: &str) -> VertexProvider {

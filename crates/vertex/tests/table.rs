@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use imagegate_core::ErrorKind;
 use imagegate_testkit::Fixture;
-use imagegate_testkit::table::check_table;
+use imagegate_testkit::check_table;
 
 #[test]
 fn every_fixture_is_classified_as_expected() {

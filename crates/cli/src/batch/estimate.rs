@@ -1,6 +1,6 @@
 //! The dry run's time estimate, from the configured limits of the pools the batch draws on.
 //!
-//! Two numbers. [`simulated`] runs the simulator's engine (`imagegate_sim::run`, the
+//! Two numbers. [`simulated`] runs the simulator's engine (`imagegate_sim::engine::run`, the
 //! `imagegate` strategy: the router over the targets) in paused time on a scenario made from
 //! the configuration: the true upstream pools are the configured limits, every image one job
 //! arriving at once, `--concurrency` jobs in flight, and an ASSUMED upstream latency
@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use imagegate_core::quota::PoolConfig;
-use imagegate_sim::{Scenario, StrategyName};
+use imagegate_sim::{scenario::Scenario, strategy::StrategyName};
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -67,7 +67,7 @@ pub(crate) fn simulated(
     }
     let text = scenario_text(images, targets, concurrency)?;
     let scenario = Scenario::parse(Path::new("dry-run.toml"), &text).map_err(|e| e.to_string())?;
-    let run = imagegate_sim::run(&scenario, StrategyName::Imagegate)?;
+    let run = imagegate_sim::engine::run(&scenario, StrategyName::Imagegate)?;
     let report = run.report;
     Ok(Simulated {
         seconds: report.makespan_s,

@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use imagegate_core::SystemClock;
+use imagegate_core::clock::SystemClock;
 use imagegate_core::quota::QuotaStore;
 
 use crate::commands::emulate::stop_signal;

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use imagegate_sim::{Scenario, StrategyName, simulate};
+use imagegate_sim::{scenario::Scenario, simulate, strategy::StrategyName};
 
 use crate::failure::Failure;
 

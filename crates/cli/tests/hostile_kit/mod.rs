@@ -24,7 +24,7 @@ pub(crate) async fn server(delay: Duration) -> MockServer {
         mount(&server, &fixture).await;
     } else {
         Mock::given(any())
-            .respond_with(imagegate_testkit::mount::response_template(&fixture).set_delay(delay))
+            .respond_with(imagegate_testkit::response_template(&fixture).set_delay(delay))
             .mount(&server)
             .await;
     }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use imagegate_core::ManualClock;
+use imagegate_core::clock::ManualClock;
 use imagegate_emulator::{Emulator, EmulatorConfig};
 use tokio::sync::oneshot;
 

@@ -20,9 +20,9 @@
 //! use std::time::Duration;
 //!
 //! use imagegate_core::quota::PACIFIC;
-//! use imagegate_core::{Error, ErrorKind, GenerateRequest, ImageProvider, Limits, ManualClock};
+//! use imagegate_core::{Error, ErrorKind, GenerateRequest, ImageProvider, quota::Limits, clock::ManualClock};
 //! use imagegate_mock::sim::{
-//!     Classifier, Latency, SimulatedUpstream, TruePool, UpstreamConfig, UpstreamKind,
+//!     Classifier, Latency, SimulatedUpstream, TruePool, UpstreamConfig, wire::UpstreamKind,
 //! };
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -63,4 +63,3 @@ pub use upstream::{
     CallOutcome, CallRecord, Capacity, Classifier, Decision, Latency, PoolCounters, PoolSnapshot,
     SimulatedUpstream, UpstreamConfig, usage_of,
 };
-pub use wire::{UpstreamKind, WireAnswer};

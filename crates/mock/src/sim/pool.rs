@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use imagegate_core::clock::add;
 use imagegate_core::quota::next_midnight;
-use imagegate_core::{Dimension, Limits};
+use imagegate_core::{quota::Dimension, quota::Limits};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;

@@ -7,12 +7,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use http::{HeaderMap, StatusCode};
 use imagegate_core::{
-    Capabilities, Clock, Error, GenerateRequest, GenerateResponse, Image, ImageProvider, ImageSize,
-    Result,
+    Capabilities, Error, GenerateRequest, GenerateResponse, Image, ImageProvider, ImageSize,
+    Result, clock::Clock,
 };
 use jiff::Timestamp;
 
-use imagegate_core::Dimension;
+use imagegate_core::quota::Dimension;
 
 use super::pool::{InUse, PoolState, TruePool, Usage, available_at};
 use super::wire::{self, UpstreamKind, WireAnswer};
@@ -505,7 +505,7 @@ impl ImageProvider for SimulatedUpstream {
 mod tests {
     use super::*;
     use imagegate_core::quota::PACIFIC;
-    use imagegate_core::{ErrorKind, Limits, ManualClock};
+    use imagegate_core::{ErrorKind, clock::ManualClock, quota::Limits};
 
     /// A stand-in classifier that only reads the status: the real ones are exercised in
     /// imagegate-sim, which may depend on the provider crates.

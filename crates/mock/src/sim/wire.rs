@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, StatusCode};
-use imagegate_core::Dimension;
+use imagegate_core::quota::Dimension;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use imagegate_core::{
-    ApiKey, Error, GenerateRequest, GenerateResponse, ImageProvider, ManualClock, ReferenceImage,
+    Error, GenerateRequest, GenerateResponse, ImageProvider, ReferenceImage, clock::ManualClock,
+    secret::ApiKey,
 };
 use imagegate_openai::{OpenAiProvider, parse_response};
 use imagegate_testkit::Fixture;

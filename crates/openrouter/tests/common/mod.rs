@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use imagegate_core::{
-    ApiKey, Error, GenerateRequest, GenerateResponse, ImageProvider, ManualClock, ServedBy,
+    Error, GenerateRequest, GenerateResponse, ImageProvider, ServedBy, clock::ManualClock,
+    secret::ApiKey,
 };
 use imagegate_openrouter::{OpenRouterProvider, parse_error, parse_key_info, parse_response};
 use imagegate_testkit::Fixture;

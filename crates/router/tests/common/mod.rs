@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imagegate_core::quota::{Limits, PACIFIC, PoolConfig, PoolId};
-use imagegate_core::{Clock, Dimension, Error, ErrorKind, QuotaFacts, TokioClock};
+use imagegate_core::{
+    Error, ErrorKind, QuotaFacts, clock::Clock, clock::TokioClock, quota::Dimension,
+};
 use imagegate_mock::{Outcome, ScriptedProvider};
 use imagegate_router::Target;
 use jiff::Timestamp;

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use imagegate_core::quota::{Limits, PACIFIC, PoolConfig, PoolId};
 use imagegate_core::{
-    ApiKey, Capabilities, Clock, Error, ErrorKind, GenerateRequest, GenerateResponse,
-    ImageProvider, ManualClock, ServedBy,
+    Capabilities, Error, ErrorKind, GenerateRequest, GenerateResponse, ImageProvider, ServedBy,
+    clock::Clock, clock::ManualClock, secret::ApiKey,
 };
 use imagegate_emulator::{Emulator, EmulatorConfig};
 use imagegate_gemini::GeminiProvider;

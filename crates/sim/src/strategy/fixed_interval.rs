@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use imagegate_core::{Clock, Error, ErrorKind};
+use imagegate_core::{Error, ErrorKind, clock::Clock};
 use jiff::Timestamp;
 
 use super::{Job, Served, Strategy, call, served_model};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use imagegate_core::quota::{PoolConfig, PoolId};
-use imagegate_core::{Error, ImageProvider, Limits};
+use imagegate_core::{Error, ImageProvider, quota::Limits};
 use imagegate_router::{Policy, Router, Target};
 
 use super::{Job, Served, Strategy};

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use imagegate_core::{Clock, Error, ErrorKind};
+use imagegate_core::{Error, ErrorKind, clock::Clock};
 use imagegate_mock::sim::Capacity;
 
 use super::{Job, Served, Strategy, call, served_model};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use aws_lc_rs::encoding::AsDer;
 use base64::Engine as _;
 use imagegate_core::{
-    ApiKey, Error, GenerateRequest, GenerateResponse, ImageProvider, ManualClock,
+    Error, GenerateRequest, GenerateResponse, ImageProvider, clock::ManualClock, secret::ApiKey,
 };
 use imagegate_testkit::Fixture;
 use imagegate_vertex::{Credentials, VertexProvider, parse_response};
