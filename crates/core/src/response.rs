@@ -55,6 +55,30 @@ impl GenerateResponse {
             rate_limits: Vec::new(),
         }
     }
+
+    /// Stamps the one upstream call a provider made for this response: the project whose quota
+    /// it used, and its attempt (`provider/model@project`, from `started` to `finished`, at the
+    /// response's cost). Every provider ends a success with this, so attempts read alike
+    /// whichever served them; the router adds waits and fallbacks around it.
+    pub fn record_call(
+        &mut self,
+        provider: &str,
+        model: &str,
+        project: Option<String>,
+        started: Timestamp,
+        finished: Timestamp,
+    ) {
+        self.served_by.project = project.clone();
+        let target = ServedBy::new(provider, model, project).to_string();
+        self.attempts.push(Attempt::new(
+            target,
+            None,
+            started,
+            Duration::ZERO,
+            crate::clock::span(started, finished),
+            self.cost_usd.unwrap_or(0.0),
+        ));
+    }
 }
 
 /// Who served a request: provider, model and the project (or account) whose quota it used.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use http::Method;
 use imagegate_core::{
-    Attempt, Capabilities, Error, ErrorKind, GenerateRequest, GenerateResponse, ImageProvider,
-    clock::Clock, clock::SystemClock, secret::ApiKey,
+    Capabilities, Error, ErrorKind, GenerateRequest, GenerateResponse, ImageProvider, clock::Clock,
+    clock::SystemClock, secret::ApiKey,
 };
 use imagegate_http::{HttpShell, sensitive_header};
 
@@ -256,27 +256,17 @@ impl ImageProvider for GeminiProvider {
             Ok(model) => self.send(model, request).await,
             Err(e) => Err(e),
         };
-        let elapsed = imagegate_core::clock::span(started, self.clock.now());
-        let target = format!(
-            "{PROVIDER}/{}{}",
-            imagegate_gemini_wire::normalize_model(asked),
-            self.project
-                .as_deref()
-                .map(|p| format!("@{p}"))
-                .unwrap_or_default()
-        );
+        let finished = self.clock.now();
         match outcome {
             Ok(mut response) => {
-                response.served_by.project = self.project.clone();
-                // The cost is not estimated here: the price table lives with the router.
-                response.attempts.push(Attempt::new(
-                    target,
-                    None,
+                // No cost here (the response carries none): the price table lives with the router.
+                response.record_call(
+                    PROVIDER,
+                    imagegate_gemini_wire::normalize_model(asked),
+                    self.project.clone(),
                     started,
-                    Duration::ZERO,
-                    elapsed,
-                    0.0,
-                ));
+                    finished,
+                );
                 Ok(response)
             }
             Err(error) => {

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use http::Method;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use imagegate_core::{
-    Attempt, Error, ErrorKind, GenerateRequest, GenerateResponse, Image, ImageProvider, ServedBy,
-    clock::Clock, clock::SystemClock, secret::ApiKey,
+    Error, ErrorKind, GenerateRequest, GenerateResponse, Image, ImageProvider, clock::Clock,
+    clock::SystemClock, secret::ApiKey,
 };
 use imagegate_http::{Answer, HttpShell, sensitive_header};
 use reqwest::multipart::{Form, Part};
@@ -398,16 +398,13 @@ impl ImageProvider for OpenAiProvider {
             response.images.insert(at, image);
         }
         response.rate_limits = crate::ratelimit::rate_limits(&answer.headers, now);
-        response.served_by.project = self.project.clone();
-        let target = ServedBy::new(PROVIDER, model, self.project.clone()).to_string();
-        response.attempts.push(Attempt::new(
-            target,
-            None,
+        response.record_call(
+            PROVIDER,
+            model,
+            self.project.clone(),
             started,
-            Duration::ZERO,
-            imagegate_core::clock::span(started, self.clock.now()),
-            response.cost_usd.unwrap_or(0.0),
-        ));
+            self.clock.now(),
+        );
         Ok(response)
     }
 }

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 use imagegate_core::{
-    Attempt, Capabilities, Error, ErrorKind, GenerateRequest, GenerateResponse, ImageProvider,
-    ServedBy, clock::Clock, clock::SystemClock, secret::ApiKey,
+    Capabilities, Error, ErrorKind, GenerateRequest, GenerateResponse, ImageProvider, clock::Clock,
+    clock::SystemClock, secret::ApiKey,
 };
 use imagegate_http::{HttpShell, sensitive_header};
 use serde_json::Value;
@@ -292,16 +292,7 @@ impl ImageProvider for OpenRouterProvider {
         let now = self.clock.now();
         let mut response =
             respond(status, &headers, &bytes, model, Some(now)).map_err(|e| self.tag(e))?;
-        response.served_by.project = self.project.clone();
-        let target = ServedBy::new(PROVIDER, model, self.project.clone()).to_string();
-        response.attempts.push(Attempt::new(
-            target,
-            None,
-            started,
-            Duration::ZERO,
-            imagegate_core::clock::span(started, now),
-            response.cost_usd.unwrap_or(0.0),
-        ));
+        response.record_call(PROVIDER, model, self.project.clone(), started, now);
         Ok(response)
     }
 }

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Method, StatusCode};
 use imagegate_core::{
-    Attempt, Capabilities, Error, ErrorKind, GenerateRequest, GenerateResponse, ImageProvider,
-    ServedBy, clock::Clock, clock::SystemClock,
+    Capabilities, Error, ErrorKind, GenerateRequest, GenerateResponse, ImageProvider, clock::Clock,
+    clock::SystemClock,
 };
 use imagegate_gemini_wire::{build_request, capabilities_for, check_model, endpoint_for};
 use imagegate_http::{HttpShell, sensitive_header};
@@ -302,16 +302,7 @@ impl ImageProvider for VertexProvider {
         let mut response =
             parse_response(answer.status, &answer.headers, &answer.body, &model, now)
                 .map_err(|e| self.tag(e))?;
-        response.served_by.project = Some(self.pool.clone());
-        let target = ServedBy::new(PROVIDER, model, Some(self.pool.clone())).to_string();
-        response.attempts.push(Attempt::new(
-            target,
-            None,
-            started,
-            Duration::ZERO,
-            imagegate_core::clock::span(started, now),
-            response.cost_usd.unwrap_or(0.0),
-        ));
+        response.record_call(PROVIDER, &model, Some(self.pool.clone()), started, now);
         Ok(response)
     }
 }
