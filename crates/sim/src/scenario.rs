@@ -880,6 +880,63 @@ limits = { rpm = 10, rpd = 250 }
     }
 
     #[test]
+    fn a_pool_may_have_a_batch_api_and_the_client_says_how_to_use_it() {
+        let plain = parse(GOOD).unwrap();
+        assert_eq!(plain.upstream.pools[0].batch, None);
+        assert_eq!(plain.client.batch, ClientBatch::default());
+        let with = GOOD.replace(
+            "rpm = 10\n[client]",
+            "rpm = 10\nbatch_turnaround = \"2m..10m\"\nbatch_enqueued_tokens = 5000\n[client]",
+        ) + "[client.batch]\nvia = \"interactive\"\nturnaround = \"12h\"\nmin_deadline = \"6h\"\n";
+        let s = parse(&with).unwrap();
+        let batch = s.upstream.pools[0].batch.unwrap();
+        assert_eq!(batch.turnaround.min, Duration::from_secs(120));
+        assert_eq!(batch.turnaround.max, Duration::from_secs(600));
+        assert_eq!(batch.enqueued_tokens, Some(5_000));
+        assert_eq!(
+            s.client.batch,
+            ClientBatch {
+                via: ViaMode::Interactive,
+                turnaround: Duration::from_secs(12 * 3_600),
+                min_deadline: Duration::from_secs(6 * 3_600),
+            }
+        );
+    }
+
+    #[test]
+    fn a_bad_batch_setting_names_its_key() {
+        let quota_only = GOOD.replace(
+            "rpm = 10\n[client]",
+            "rpm = 10\nbatch_enqueued_tokens = 5\n[client]",
+        );
+        assert_eq!(
+            parse(&quota_only).unwrap_err().key,
+            "upstream.pool[0].batch_enqueued_tokens"
+        );
+        let bad_range = GOOD.replace(
+            "rpm = 10\n[client]",
+            "rpm = 10\nbatch_turnaround = \"10m..2m\"\n[client]",
+        );
+        assert_eq!(
+            parse(&bad_range).unwrap_err().key,
+            "upstream.pool[0].batch_turnaround"
+        );
+        let openrouter = GOOD
+            .replace("provider = \"gemini\"", "provider = \"openrouter\"")
+            .replace(
+                "rpm = 10\n[client]",
+                "rpm = 10\nbatch_turnaround = \"2m\"\n[client]",
+            );
+        let e = parse(&openrouter).unwrap_err();
+        assert_eq!(e.key, "upstream.pool[0].batch_turnaround");
+        assert!(e.expected.contains("Gemini's"), "{e}");
+        let via = GOOD.to_owned() + "[client.batch]\nvia = \"sometimes\"\n";
+        let e = parse(&via).unwrap_err();
+        assert_eq!(e.key, "client.batch.via");
+        assert!(e.expected.contains("\"sometimes\""), "{e}");
+    }
+
+    #[test]
     fn a_bad_class_names_its_key() {
         let bad = GOOD.replace(
             "deadline = \"48h\"\n",

@@ -5,17 +5,21 @@
 //!
 //! When a target's pool has a batch API, each job is placed by `[client.batch] via`: `auto` runs
 //! the CLI's own policy (`imagegate_router::via::plan`) at the job's arrival, over the job plus
-//! the jobs already running interactively, the router's pool statuses, the client's
-//! concurrency, the upstream latency's maximum and the batch quota's room.
+//! the images of jobs running interactively that no call is carrying yet (a call in flight is
+//! already counted in its pool's usage; the router's attempt events tell which), the router's
+//! pool statuses, the client's concurrency, the upstream latency's maximum and the batch
+//! quota's room.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use imagegate_core::quota::{PoolConfig, PoolId};
 use imagegate_core::{Clock, Error, ImageProvider, Limits};
 use imagegate_router::via::{BatchAhead, PoolAhead, Via, ViaInput, plan};
-use imagegate_router::{Policy, Router, Target};
+use imagegate_router::{Event, Policy, Router, Target};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::{Job, Served, Strategy};
 use crate::scenario::{ClientBatch, ViaMode};
@@ -34,8 +38,10 @@ pub struct Imagegate {
     /// What `auto` plans with besides the pools: a call's latency, the jobs in flight at once.
     latency: std::time::Duration,
     concurrency: u64,
-    /// Jobs running interactively now (their images compete with a new job's for the pools).
+    /// Images of jobs running interactively now (they compete with a new job's for the pools).
     running: AtomicU64,
+    /// The router's events (with a batch API only), and the calls in flight they add up to.
+    events: Option<Mutex<(UnboundedReceiver<Event>, u64)>>,
 }
 
 /// Counts a job as running interactively while it lives.
@@ -76,13 +82,22 @@ pub(crate) fn build(world: &World) -> Result<Arc<dyn Strategy>, String> {
         let name = format!("{}/{}/{}", t.kind.as_str(), t.project, t.model);
         builder = builder.target(Target::new(name, provider, t.model.clone(), pool));
     }
+    let batch = world
+        .batch_target()
+        .map(|t| (t.clone(), world.batch_policy));
+    let events = if batch.is_some() {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        builder = builder.events(sender);
+        Some(Mutex::new((receiver, 0)))
+    } else {
+        None
+    };
     let router = builder.build().map_err(|e| e.to_string())?;
     Ok(Arc::new(Imagegate {
         router,
         clock: world.clock.clone(),
-        batch: world
-            .batch_target()
-            .map(|t| (t.clone(), world.batch_policy)),
+        batch,
+        events,
         latency: world.latency.max,
         concurrency: u64::try_from(world.concurrency).unwrap_or(u64::MAX),
         running: AtomicU64::new(0),
@@ -125,7 +140,12 @@ impl Strategy for Imagegate {
             ViaMode::Auto => {}
         }
         let statuses = self.router.pool_statuses().await.unwrap_or_default();
-        let requests = self.running.load(Ordering::Relaxed) + u64::from(job.images);
+        let in_flight = self.calls_in_flight();
+        let waiting = self
+            .running
+            .load(Ordering::Relaxed)
+            .saturating_sub(in_flight);
+        let requests = waiting + u64::from(job.images);
         let mut input = ViaInput::new(self.clock.now(), job.deadline, requests)
             .with_latency(self.latency)
             .with_concurrency(self.concurrency)
@@ -140,6 +160,25 @@ impl Strategy for Imagegate {
         }
         // This job is the last of the work: it goes where the plan puts the last request.
         plan(&input).via(requests - 1)
+    }
+}
+
+impl Imagegate {
+    /// Calls the router has started and not finished, from its events so far.
+    fn calls_in_flight(&self) -> u64 {
+        let Some(events) = &self.events else {
+            return 0;
+        };
+        let mut guard = events.lock().unwrap_or_else(PoisonError::into_inner);
+        let (receiver, in_flight) = &mut *guard;
+        while let Ok(event) = receiver.try_recv() {
+            match event {
+                Event::AttemptStarted { .. } => *in_flight += 1,
+                Event::AttemptFinished { .. } => *in_flight = in_flight.saturating_sub(1),
+                _ => {}
+            }
+        }
+        *in_flight
     }
 }
 
