@@ -144,6 +144,10 @@ fn on_the_mixed_day_the_catalog_goes_to_batch_and_late_previews_spill_there() {
         .collect();
     let last_of_day = served[1_439];
     let noon: jiff::Timestamp = "2026-03-04T12:00:00-08:00".parse().unwrap();
+    println!(
+        "interactively, the day's last request was admitted at {} Pacific",
+        last_of_day.in_tz("America/Los_Angeles").unwrap().time()
+    );
     let off = (last_of_day.as_second() - noon.as_second()).abs();
     assert!(
         off <= 15 * 60,
