@@ -213,3 +213,21 @@ fn a_batch_api_never_makes_a_shipped_scenario_worse() {
     }
     assert!(checked >= 8, "{checked}");
 }
+
+#[test]
+fn with_a_batch_api_the_same_seed_gives_the_same_run_and_another_seed_other_turnarounds() {
+    let scenario = load("batch-mixed-day.toml");
+    for name in [StrategyName::Oracle, StrategyName::Imagegate] {
+        let (a, b) = (run(&scenario, name).unwrap(), run(&scenario, name).unwrap());
+        assert_eq!(a.report, b.report, "{name}");
+        assert_eq!(a.calls, b.calls, "{name}");
+        assert_eq!(a.jobs, b.jobs, "{name}");
+        assert_eq!(a.batch_jobs, b.batch_jobs, "{name}");
+        assert!(!a.batch_jobs.is_empty(), "{name}");
+    }
+    let mut other = scenario.clone();
+    other.seed += 1;
+    let a = run(&scenario, StrategyName::Oracle).unwrap();
+    let b = run(&other, StrategyName::Oracle).unwrap();
+    assert_ne!(a.batch_jobs, b.batch_jobs);
+}
