@@ -401,15 +401,23 @@ impl Emulator {
 
 /// The Batch API's routes (`batchGenerateContent` itself is a method of the model routes).
 pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/v1beta/batches", get(list))
-        .route(
-            "/v1beta/batches/{target}",
-            get(job_call).post(job_call).delete(job_call),
-        )
-        .route("/upload/v1beta/files", post(files::upload))
-        .route("/download/v1beta/files/{target}", get(files::download))
-        .route("/v1beta/files/{target}", get(files::metadata))
+    let mut router = Router::new();
+    // Under both versions, as the model routes: the SDKs pick either.
+    for v in ["v1beta", "v1"] {
+        router = router
+            .route(&format!("/{v}/batches"), get(list))
+            .route(
+                &format!("/{v}/batches/{{target}}"),
+                get(job_call).post(job_call).delete(job_call),
+            )
+            .route(&format!("/upload/{v}/files"), post(files::upload))
+            .route(
+                &format!("/download/{v}/files/{{target}}"),
+                get(files::download),
+            )
+            .route(&format!("/{v}/files/{{target}}"), get(files::metadata));
+    }
+    router
         .route("/emulator/batch/hold", get(holds).post(hold))
         .route("/emulator/batch/release", post(release))
 }
@@ -435,12 +443,9 @@ fn parse_items(items: &[(String, Value)]) -> Result<Vec<(String, Parsed)>, Strin
     let mut seen = BTreeSet::new();
     let mut out = Vec::with_capacity(items.len());
     for (i, (key, request)) in items.iter().enumerate() {
-        if key.is_empty() {
-            return Err(format!(
-                "requests[{i}]: every request of a batch needs metadata.key (or key) to find its result by"
-            ));
-        }
-        if !seen.insert(key.as_str()) {
+        // A request without a key is answered in its place, without one (as the SDKs send
+        // inline requests); keys that are given must be unique.
+        if !key.is_empty() && !seen.insert(key.as_str()) {
             return Err(format!(
                 "requests[{i}]: the key `{key}` appears twice in this batch"
             ));
@@ -833,11 +838,10 @@ async fn settle(shared: &Shared, project: usize, now: Timestamp) {
                 let mut jsonl = Vec::new();
                 for item in &results {
                     let mut line = item.clone();
-                    if let Some(map) = line.as_object_mut() {
-                        let key = map
-                            .remove("metadata")
-                            .and_then(|m| m.get("key").cloned())
-                            .unwrap_or(Value::Null);
+                    if let Some(map) = line.as_object_mut()
+                        && let Some(key) =
+                            map.remove("metadata").and_then(|m| m.get("key").cloned())
+                    {
                         map.insert("key".into(), key);
                     }
                     jsonl.extend_from_slice(line.to_string().as_bytes());
@@ -872,7 +876,11 @@ fn answer_all(
         .iter()
         .enumerate()
         .map(|(i, (key, parsed))| {
-            let metadata = json!({"key": key});
+            let metadata = if key.is_empty() {
+                json!({})
+            } else {
+                json!({"key": key})
+            };
             let overloaded = overload_rate > 0.0 && rng.f64() < overload_rate;
             let error = if unentitled {
                 Some(wire::gemini_limit_zero(&job.model))
