@@ -361,6 +361,9 @@ async fn a_create_held_after_its_work_has_made_the_job_the_client_never_heard_of
     let jobs = g.batch_list().await.unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].display_name, "held-1");
+    let found = g.batch_find("held-1").await.unwrap().unwrap();
+    assert_eq!(found.name, jobs[0].name);
+    assert!(g.batch_find("never-made").await.unwrap().is_none());
     run.stop().await;
 }
 
