@@ -92,11 +92,11 @@ pub struct BatchCounters {
     /// Requests in the jobs created.
     pub requests_submitted: u64,
     /// Requests submitted again while an earlier job holding the same (pool, key, prompt) was
-    /// pending, running or succeeded: paid twice. A client that never submits twice keeps
-    /// this at 0.
+    /// pending or running, or had succeeded with an image for it (or succeeded unread): paid
+    /// twice. A client that never submits twice keeps this at 0.
     pub duplicate_submissions: u64,
-    /// Requests submitted again after every earlier job holding them failed, expired or was
-    /// cancelled (a legitimate retry of unfinished work).
+    /// Requests submitted again after every earlier job holding them was cancelled or expired,
+    /// or answered them with an error (a legitimate retry of unfinished work).
     pub resubmissions: u64,
     /// The first duplicate keys seen (at most 100), to say which.
     pub duplicate_keys: Vec<String>,
@@ -203,11 +203,6 @@ impl JobState {
     fn is_terminal(self) -> bool {
         !matches!(self, JobState::Pending | JobState::Running)
     }
-
-    /// Finished without results for its requests (they may be submitted again).
-    fn lost(self) -> bool {
-        matches!(self, JobState::Cancelled | JobState::Expired)
-    }
 }
 
 impl Job {
@@ -247,6 +242,23 @@ impl Job {
             (JobState::Expired, _) => Some(self.expires_at()),
             (JobState::Succeeded, _) => Some(self.done_at),
             _ => None,
+        }
+    }
+
+    /// Whether this job has delivered, or may still deliver, an image for `key`: pending or
+    /// running, or succeeded with a response for it (or not yet read, so nobody can know it
+    /// failed). A key its job answered with an error, or a job cancelled or expired, may be
+    /// submitted again without paying twice for an image.
+    fn may_deliver(&self, key: &str, now: Timestamp) -> bool {
+        match self.state(now) {
+            JobState::Pending | JobState::Running => true,
+            JobState::Succeeded => self.results.as_ref().is_none_or(|items| {
+                items.iter().any(|item| {
+                    item.pointer("/metadata/key").and_then(Value::as_str) == Some(key)
+                        && item.get("response").is_some()
+                })
+            }),
+            JobState::Cancelled | JobState::Expired => false,
         }
     }
 
@@ -607,7 +619,7 @@ fn create_job(shared: &Shared, project: usize, model: &str, body: &[u8]) -> Resp
                 book.jobs
                     .iter()
                     .find(|j| j.number == *n)
-                    .is_some_and(|j| !j.state(now).lost())
+                    .is_some_and(|j| j.may_deliver(key, now))
             });
             if live {
                 duplicates.push(key.clone());
