@@ -220,7 +220,7 @@ impl GeminiProvider {
     pub async fn batch_results_each(
         &self,
         job: &BatchJob,
-        mut each: impl FnMut(BatchResult),
+        mut each: impl FnMut(BatchResult) + Send,
     ) -> Result<usize, Error> {
         let now = self.clock.now();
         match &job.output {
@@ -343,7 +343,7 @@ impl GeminiProvider {
         &self,
         file: &str,
         model: &str,
-        each: &mut dyn FnMut(BatchResult),
+        each: &mut (dyn FnMut(BatchResult) + Send),
     ) -> Result<usize, Error> {
         let id = self.file_id(file)?;
         let url = format!(
