@@ -179,14 +179,18 @@ impl Checker<'_> {
     }
 
     fn kind(&self, key: &str, text: &str) -> Result<UpstreamKind, ConfigError> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "gemini" => Ok(UpstreamKind::Gemini),
-            "openrouter" => Ok(UpstreamKind::OpenRouter),
-            _ => Err(self.err(
-                key,
-                format!("expected \"gemini\" or \"openrouter\", found \"{text}\""),
-            )),
-        }
+        let name = text.trim().to_ascii_lowercase();
+        UpstreamKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| {
+                self.err(
+                    key,
+                    format!(
+                        "expected \"gemini\", \"openrouter\", \"openai\" or \"vertex\", found \"{text}\""
+                    ),
+                )
+            })
     }
 
     fn window(&self, key: &str, text: &str) -> Result<Window, ConfigError> {

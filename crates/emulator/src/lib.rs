@@ -7,6 +7,7 @@ mod emulator;
 mod gemini;
 mod http_util;
 mod observe;
+mod openai;
 mod openrouter;
 mod parse;
 

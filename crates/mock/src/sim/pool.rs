@@ -69,7 +69,7 @@ impl TruePool {
 }
 
 /// What one request costs against a pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
     /// Images the request asks for.
     pub images: u64,
@@ -100,6 +100,19 @@ pub struct InUse {
     pub tokens_this_minute: u64,
     /// Requests admitted today, in the pool's day zone (against RPD).
     pub requests_today: u64,
+}
+
+/// One per-minute limit of a pool at one instant, as rate-limit headers describe it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Headroom {
+    /// The dimension (RPM, TPM or IPM).
+    pub dimension: Dimension,
+    /// The limit's value.
+    pub limit: u64,
+    /// What is left of it in the current window.
+    pub remaining: u64,
+    /// When the oldest use counted against it stops counting; `None` when nothing counts.
+    pub next_release: Option<Timestamp>,
 }
 
 /// What one admitted request left behind in the per-minute windows.
@@ -252,6 +265,36 @@ impl PoolState {
             tokens_this_minute: self.minute.iter().map(|e| e.tokens).sum(),
             requests_today: self.used_today(now),
         }
+    }
+
+    /// Every per-minute limit of the pool at `now`: its value, what is left of it, and when the
+    /// oldest use counted against it leaves the window (`None` when nothing counts). This is
+    /// what OpenAI's `x-ratelimit-*` headers state on every answer.
+    pub(crate) fn headroom(&mut self, now: Timestamp) -> Vec<Headroom> {
+        self.evict(now);
+        let used = self.in_use(now);
+        [Dimension::Rpm, Dimension::Tpm, Dimension::Ipm]
+            .into_iter()
+            .filter_map(|dimension| {
+                let limit = self.pool.limits.get(dimension)?;
+                let (counted, weight): (u64, fn(&Entry) -> u64) = match dimension {
+                    Dimension::Tpm => (used.tokens_this_minute, |e| e.tokens),
+                    Dimension::Ipm => (used.images_this_minute, |e| e.images),
+                    _ => (used.requests_this_minute, |_| 1),
+                };
+                let next_release = self
+                    .minute
+                    .iter()
+                    .find(|e| weight(e) > 0)
+                    .map(|e| self.expiry(e.at));
+                Some(Headroom {
+                    dimension,
+                    limit,
+                    remaining: limit.saturating_sub(counted),
+                    next_release,
+                })
+            })
+            .collect()
     }
 
     /// Counts an admitted request.

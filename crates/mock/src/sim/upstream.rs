@@ -14,7 +14,7 @@ use jiff::Timestamp;
 
 use imagegate_core::Dimension;
 
-use super::pool::{InUse, PoolState, TruePool, Usage, available_at};
+use super::pool::{Headroom, InUse, PoolState, TruePool, Usage, available_at};
 use super::wire::{self, UpstreamKind, WireAnswer};
 use crate::render::{Fingerprint, render_png};
 use crate::response::{self, Call, Identity, OUTPUT_TOKENS_PER_IMAGE};
@@ -291,6 +291,17 @@ impl SimulatedUpstream {
         self.decide_at(model, request, self.clock.now())
     }
 
+    /// The per-minute limits of `model`'s pool now, with what is left of each and when its
+    /// oldest counted use leaves the window (empty for an unknown model or a pool without
+    /// per-minute limits): what the emulator's OpenAI answers state in `x-ratelimit-*`.
+    pub fn headroom(&self, model: &str) -> Vec<Headroom> {
+        let now = self.clock.now();
+        match self.pool_index(model) {
+            Some(index) => self.lock().pools[index].headroom(now),
+            None => Vec::new(),
+        }
+    }
+
     /// The configuration.
     pub fn config(&self) -> &UpstreamConfig {
         &self.config
@@ -397,8 +408,15 @@ impl SimulatedUpstream {
                 self.config.seed & 0xffff_ffff,
                 call_number
             );
-            let answer =
-                wire::quota_exceeded(kind, model, &violations, unentitled, now, &request_id);
+            let refused = wire::Refused {
+                project: &self.config.project,
+                request_id: &request_id,
+                counted: wire::Counted {
+                    asked: usage,
+                    in_use: state.pools[index].in_use(now),
+                },
+            };
+            let answer = wire::quota_exceeded(kind, model, &violations, unentitled, now, &refused);
             let outcome = if unentitled {
                 CallOutcome::Unentitled
             } else {
