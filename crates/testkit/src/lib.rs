@@ -4,6 +4,7 @@
 pub mod conformance;
 pub mod fixture;
 pub mod mount;
+pub mod python;
 pub mod secrets;
 pub mod table;
 
