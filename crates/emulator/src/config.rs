@@ -51,7 +51,7 @@ impl std::error::Error for ConfigError {}
 pub struct PoolEntry {
     /// Whose wire shapes and day zone.
     pub kind: UpstreamKind,
-    /// The project (Gemini) or account (OpenRouter).
+    /// The project (Gemini, Vertex AI), account (OpenRouter) or organization (OpenAI).
     pub project: String,
     /// The pool, as the emulator enforces it.
     pub pool: TruePool,
