@@ -372,3 +372,66 @@ async fn the_openai_provider_learns_limits_from_headers_and_429s() {
     assert_eq!(e.retry_after(), Some(Duration::from_secs(60)));
     assert_eq!(e.provider(), Some("openai"));
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn field_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+            Just(json!("1024x1024")),
+            Just(json!("url")),
+            Just(json!([1, "x"])),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Any bytes, any multipart, any field values: an answer below 500 in OpenAI's
+        /// envelope, never a dropped connection, and the server keeps serving.
+        #[test]
+        fn any_body_to_either_path_is_answered_in_openais_envelope(
+            raw in prop::collection::vec(any::<u8>(), 0..512),
+            fields in prop::collection::vec(
+                (prop::sample::select(vec!["model", "prompt", "n", "size", "response_format", "image[]"]), field_value()),
+                0..6,
+            ),
+            which in 0usize..3,
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let emu = start(&config(POOLS)).await;
+                let request = match which {
+                    0 => client().post(format!("{}/v1/images/generations", emu.url)).body(raw),
+                    1 => {
+                        let object: serde_json::Map<String, Value> =
+                            fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+                        client().post(format!("{}/v1/images/generations", emu.url)).json(&object)
+                    }
+                    _ => {
+                        let mut form = reqwest::multipart::Form::new();
+                        for (k, v) in &fields {
+                            form = form.part(*k, reqwest::multipart::Part::bytes(v.to_string().into_bytes()));
+                        }
+                        form = form.part("image[]", reqwest::multipart::Part::bytes(raw));
+                        client().post(format!("{}/v1/images/edits", emu.url)).multipart(form)
+                    }
+                };
+                let response = request.bearer_auth(KEY).send().await.unwrap();
+                let status = response.status().as_u16();
+                let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+                assert!(status < 500, "{which}: {status} {body}");
+                if status != 200 {
+                    assert!(body["error"]["message"].is_string(), "{body}");
+                }
+                let stats = client().get(format!("{}/emulator/stats", emu.url)).send().await.unwrap();
+                assert_eq!(stats.status(), 200);
+            });
+        }
+    }
+}
