@@ -336,6 +336,12 @@ impl EmulatorConfig {
         for (i, k) in u.key.into_iter().enumerate() {
             let key = |name: &str| format!("upstream.key[{i}].{name}");
             let kind = c.kind(&key("provider"), &k.provider)?;
+            if kind == UpstreamKind::Vertex {
+                return Err(c.err(
+                    key("provider"),
+                    "expected no [[upstream.key]] for vertex: Vertex AI takes any access token and the project from the path",
+                ));
+            }
             if k.key.trim().is_empty() {
                 return Err(c.err(key("key"), "expected a non-empty key"));
             }

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use crate::book::{Book, Entry, Outcome, Place};
 use crate::config::EmulatorConfig;
 use crate::parse::Parsed;
-use crate::{gemini, observe, openai, openrouter};
+use crate::{gemini, observe, openai, openrouter, vertex};
 
 /// The largest request body accepted: 20 MiB, the Gemini API's limit for a whole inline
 /// request. Larger bodies get 413 in the provider's error shape.
@@ -163,6 +163,7 @@ impl Emulator {
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.shared.clone())
             .merge(openai::routes(self.shared.clone()))
+            .merge(vertex::routes(self.shared.clone()))
     }
 
     /// Serves on `listener` until `shutdown` completes, then lets requests in flight finish.

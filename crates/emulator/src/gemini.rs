@@ -264,7 +264,7 @@ pub(crate) async fn call(
     }
 }
 
-fn base64_of(image: &Image) -> String {
+pub(crate) fn base64_of(image: &Image) -> String {
     base64::engine::general_purpose::STANDARD.encode(&image.bytes)
 }
 
@@ -315,7 +315,7 @@ fn parts(parsed: &Parsed, images: &[Image]) -> Vec<Value> {
 
 /// A `GenerateContentResponse` as gemini-2.5-flash-image sends it: the text part first (when
 /// asked for), the PNG in `inlineData`, `usageMetadata`, `modelVersion`, `responseId`.
-fn content_response(model: &str, parsed: &Parsed, images: &[Image], id: &str) -> Value {
+pub(crate) fn content_response(model: &str, parsed: &Parsed, images: &[Image], id: &str) -> Value {
     json!({
         "candidates": [{
             "content": {"parts": parts(parsed, images), "role": "model"},
@@ -331,7 +331,13 @@ fn content_response(model: &str, parsed: &Parsed, images: &[Image], id: &str) ->
 /// The same answer as a stream, in two chunks as the service sends it: the parts (no
 /// `finishReason`), then an empty text part with `finishReason: STOP`. With `alt=sse` as
 /// `data:` events, else as one JSON array.
-fn stream(model: &str, parsed: &Parsed, images: &[Image], id: &str, sse: bool) -> Response {
+pub(crate) fn stream(
+    model: &str,
+    parsed: &Parsed,
+    images: &[Image],
+    id: &str,
+    sse: bool,
+) -> Response {
     let usage = usage_metadata(parsed, images.len());
     let first = json!({
         "candidates": [{"content": {"parts": parts(parsed, images), "role": "model"}, "index": 0}],

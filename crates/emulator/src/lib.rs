@@ -10,6 +10,7 @@ mod observe;
 mod openai;
 mod openrouter;
 mod parse;
+mod vertex;
 
 pub use book::{LogEntry, Outcome};
 pub use config::{ConfigError, DEFAULT_REJECT_LATENCY, EmulatorConfig, KeyEntry, PoolEntry};
