@@ -64,8 +64,8 @@ pub(crate) struct Shared {
     responses: AtomicU64,
 }
 
-/// A local Gemini, OpenRouter and OpenAI Images API enforcing the configured pools (see the
-/// crate docs).
+/// A local Gemini, OpenRouter, OpenAI Images API and Vertex AI enforcing the configured pools
+/// (see the crate docs).
 ///
 /// Cheap to clone: clones share the same state, so a test can keep one to read
 /// [`stats`](Self::stats) while another serves.
