@@ -669,4 +669,53 @@ mod tests {
             "8"
         );
     }
+
+    #[test]
+    fn openai_waits_are_written_go_style_and_rounded_up() {
+        for (millis, text) in [
+            (0, "0s"),
+            (20, "20ms"),
+            (1_896, "1.896s"),
+            (12_000, "12s"),
+            (60_000, "1m0s"),
+            (432_000, "7m12s"),
+            (43_180_500, "11h59m40.5s"),
+        ] {
+            assert_eq!(go_duration_text(Duration::from_millis(millis)), text);
+        }
+        assert_eq!(
+            go_duration_text(Duration::from_nanos(1_895_000_001)),
+            "1.896s"
+        );
+    }
+
+    #[test]
+    fn openai_headers_say_what_is_left_and_when_the_oldest_use_leaves() {
+        let now = at("2026-03-07T10:00:00Z");
+        let mut headers = HeaderMap::new();
+        openai_rate_limit_headers(
+            &mut headers,
+            &[
+                Headroom {
+                    dimension: Dimension::Ipm,
+                    limit: 5,
+                    remaining: 0,
+                    next_release: Some(at("2026-03-07T10:00:41.896Z")),
+                },
+                Headroom {
+                    dimension: Dimension::Rpm,
+                    limit: 50,
+                    remaining: 50,
+                    next_release: None,
+                },
+            ],
+            now,
+        );
+        assert_eq!(headers["x-ratelimit-limit-images"], "5");
+        assert_eq!(headers["x-ratelimit-remaining-images"], "0");
+        assert_eq!(headers["x-ratelimit-reset-images"], "41.896s");
+        assert_eq!(headers["x-ratelimit-remaining-requests"], "50");
+        assert_eq!(headers["x-ratelimit-reset-requests"], "0s");
+        assert!(headers.get("x-ratelimit-limit-tokens").is_none());
+    }
 }
