@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use imagegate_core::quota::PACIFIC;
 use imagegate_core::{
-    Dimension, Error, ErrorKind, GenerateRequest, ImageProvider, Limits, ManualClock,
+    Clock, Dimension, Error, ErrorKind, GenerateRequest, ImageProvider, Limits, ManualClock,
 };
 use imagegate_mock::sim::{Latency, SimulatedUpstream, TruePool, UpstreamConfig, UpstreamKind};
 use imagegate_sim::world::classifier;
@@ -320,4 +320,43 @@ async fn vertex_dynamic_shared_quota_429s_teach_no_limit_and_no_wait() {
     let e = up.generate(&GenerateRequest::new("x")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::BillingRequired, "{e}");
     assert_eq!(e.http_status(), Some(403));
+}
+
+#[tokio::test]
+async fn an_openai_success_states_its_per_minute_limits_as_the_headers_do() {
+    let (up, clock) = upstream(
+        UpstreamKind::OpenAi,
+        Limits {
+            ipm: Some(2),
+            rpm: Some(10),
+            ..Limits::NONE
+        },
+        0.0,
+        "2026-01-15T12:00:00Z",
+    );
+    let response = up.generate(&GenerateRequest::new("x")).await.unwrap();
+    let ipm = response
+        .rate_limits
+        .iter()
+        .find(|s| s.dimension == Dimension::Ipm)
+        .unwrap();
+    assert_eq!((ipm.limit, ipm.remaining), (Some(2), Some(1)));
+    // Admitted at 12:00:00, answered 10 s later: the image leaves the window at 12:01:00.
+    assert_eq!(ipm.reset_at, Some(at("2026-01-15T12:01:00Z")));
+    assert_eq!(clock.now(), at("2026-01-15T12:00:10Z"));
+    let rpm = response
+        .rate_limits
+        .iter()
+        .find(|s| s.dimension == Dimension::Rpm)
+        .unwrap();
+    assert_eq!(rpm.remaining, Some(9));
+    // Other providers state nothing on a success.
+    let (gemini, _) = upstream(
+        UpstreamKind::Gemini,
+        Limits::NONE,
+        0.0,
+        "2026-01-15T12:00:00Z",
+    );
+    let response = gemini.generate(&GenerateRequest::new("x")).await.unwrap();
+    assert!(response.rate_limits.is_empty());
 }

@@ -13,6 +13,7 @@ use imagegate_core::{
 use jiff::Timestamp;
 
 use imagegate_core::Dimension;
+use imagegate_core::quota::RateLimitSnapshot;
 
 use super::pool::{Headroom, InUse, PoolState, TruePool, Usage, available_at};
 use super::wire::{self, UpstreamKind, WireAnswer};
@@ -513,7 +514,22 @@ impl ImageProvider for SimulatedUpstream {
                     ),
                     tokens_per_image: OUTPUT_TOKENS_PER_IMAGE,
                 };
-                Ok(response::respond(who, call, request, vec![image]))
+                let mut response = response::respond(who, call, request, vec![image]);
+                if self.config.kind == UpstreamKind::OpenAi {
+                    // OpenAI states its per-minute limits on every answer (the emulator's
+                    // `x-ratelimit-*` headers): the client learns them from a success too.
+                    response.rate_limits = self
+                        .headroom(&model)
+                        .into_iter()
+                        .map(|h| RateLimitSnapshot {
+                            dimension: h.dimension,
+                            limit: Some(h.limit),
+                            remaining: Some(h.remaining),
+                            reset_at: h.next_release,
+                        })
+                        .collect();
+                }
+                Ok(response)
             }
         }
     }
