@@ -1,6 +1,7 @@
 //! `imagegate emulate` as a user runs it: the first line names the port, `imagegate generate
-//! --provider gemini` pointed at it writes the emulator's PNG, the pools hold, and SIGTERM or
-//! SIGINT stop it with exit 0.
+//! --provider gemini` (and `--provider openai`) pointed at it writes the emulator's PNG, the
+//! pools hold, a route falls back across OpenAI, Gemini, Vertex AI and OpenRouter as each pool
+//! fills, and SIGTERM or SIGINT stop it with exit 0.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed unwrap is a failed test
 
