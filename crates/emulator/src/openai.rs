@@ -28,8 +28,9 @@ use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use imagegate_core::{AspectRatio, GenerateRequest, Image, ImageSize, ReferenceImage};
 use imagegate_mock::OUTPUT_TOKENS_PER_IMAGE;
+use imagegate_mock::sim::usage_of;
+use imagegate_mock::sim::wire::{UpstreamKind, WireAnswer};
 use imagegate_mock::sim::wire::{model_not_found, openai_error, openai_rate_limit_headers};
-use imagegate_mock::sim::{UpstreamKind, WireAnswer, usage_of};
 use serde_json::{Value, json};
 
 use crate::book::Outcome;

@@ -25,7 +25,7 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::response::Response;
 use axum::routing::post;
 use http::{HeaderMap, StatusCode, header};
-use imagegate_mock::sim::UpstreamKind;
+use imagegate_mock::sim::wire::UpstreamKind;
 use serde_json::{Value, json};
 
 use crate::book::Outcome;

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use common::{config, png_size, start};
-use imagegate_core::{
-    ApiKey, AspectRatio, Clock, Dimension, ErrorKind, GenerateRequest, ImageProvider,
-    ReferenceImage,
-};
+use imagegate_core::clock::Clock;
+use imagegate_core::quota::Dimension;
+use imagegate_core::secret::ApiKey;
+use imagegate_core::{AspectRatio, ErrorKind, GenerateRequest, ImageProvider, ReferenceImage};
 use imagegate_openai::{OpenAiProvider, parse_error};
 use serde_json::{Value, json};
 

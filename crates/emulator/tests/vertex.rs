@@ -7,7 +7,8 @@ mod common;
 
 use base64::Engine as _;
 use common::{config, png_size, start};
-use imagegate_core::{AspectRatio, Clock, ErrorKind, GenerateRequest, ImageProvider};
+use imagegate_core::clock::Clock;
+use imagegate_core::{AspectRatio, ErrorKind, GenerateRequest, ImageProvider};
 use imagegate_vertex::{Credentials, VertexProvider, parse_error};
 use serde_json::{Value, json};
 

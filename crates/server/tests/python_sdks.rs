@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::{settings, stack_on};
-use imagegate_core::SystemClock;
+use imagegate_core::clock::SystemClock;
 use imagegate_testkit::python::{Suite, interpreter};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

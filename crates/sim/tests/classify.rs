@@ -6,9 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use imagegate_core::clock::Clock as _;
+
 use imagegate_core::quota::PACIFIC;
 use imagegate_core::{
-    Clock, Dimension, Error, ErrorKind, GenerateRequest, ImageProvider, Limits, ManualClock,
+    Dimension, Error, ErrorKind, GenerateRequest, ImageProvider, Limits, ManualClock,
 };
 use imagegate_mock::sim::{Latency, SimulatedUpstream, TruePool, UpstreamConfig, UpstreamKind};
 use imagegate_sim::world::classifier;

@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 
-use imagegate_mock::sim::CallOutcome;
 use imagegate_sim::{Scenario, StrategyName, simulate};
 
 fn shipped() -> Vec<PathBuf> {
@@ -98,6 +97,9 @@ fn interactive_work_is_not_delayed_by_background_work_and_background_still_finis
 
 #[test]
 fn one_route_across_four_providers_completes_and_uses_every_provider() {
+    use imagegate_mock::sim::CallOutcome;
+    use imagegate_mock::sim::wire::UpstreamKind;
+
     let (report, row) = router_on("four-providers.toml");
     assert_eq!(row.completed, report.jobs, "{row:?}");
     assert_eq!(row.lost, 0);
@@ -105,7 +107,8 @@ fn one_route_across_four_providers_completes_and_uses_every_provider() {
         .into_iter()
         .find(|p| p.file_name().is_some_and(|n| n == "four-providers.toml"))
         .unwrap();
-    let run = imagegate_sim::run(&Scenario::load(&path).unwrap(), StrategyName::Imagegate).unwrap();
+    let run = imagegate_sim::engine::run(&Scenario::load(&path).unwrap(), StrategyName::Imagegate)
+        .unwrap();
     for (kind, project) in run.calls.keys() {
         let calls = &run.calls[&(*kind, project.clone())];
         let served = calls
@@ -122,7 +125,7 @@ fn one_route_across_four_providers_completes_and_uses_every_provider() {
             calls.len()
         );
         assert!(served > 0, "{} served nothing", kind.as_str());
-        if *kind == imagegate_mock::sim::UpstreamKind::OpenAi {
+        if *kind == UpstreamKind::OpenAi {
             // The limits are unknown to the client: the first 429 states "Limit: 5/1min" and
             // the headers-free simulated answers teach the rest; it is not hit again and again.
             assert!(limited <= 3, "openai: {limited} 429s");

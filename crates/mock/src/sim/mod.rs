@@ -63,4 +63,4 @@ pub use upstream::{
     CallOutcome, CallRecord, Capacity, Classifier, Decision, Latency, PoolCounters, PoolSnapshot,
     SimulatedUpstream, UpstreamConfig, usage_of,
 };
-pub use wire::{Counted, Refused, UpstreamKind, WireAnswer};
+pub use wire::{UpstreamKind, WireAnswer};

@@ -13,9 +13,8 @@ use imagegate_core::{
 use jiff::Timestamp;
 
 use imagegate_core::Dimension;
-use imagegate_core::quota::RateLimitSnapshot;
 
-use super::pool::{Headroom, InUse, PoolState, TruePool, Usage, available_at};
+use super::pool::{InUse, PoolState, TruePool, Usage, available_at};
 use super::wire::{self, UpstreamKind, WireAnswer};
 use crate::render::{Fingerprint, render_png};
 use crate::response::{self, Call, Identity, OUTPUT_TOKENS_PER_IMAGE};
@@ -295,7 +294,7 @@ impl SimulatedUpstream {
     /// The per-minute limits of `model`'s pool now, with what is left of each and when its
     /// oldest counted use leaves the window (empty for an unknown model or a pool without
     /// per-minute limits): what the emulator's OpenAI answers state in `x-ratelimit-*`.
-    pub fn headroom(&self, model: &str) -> Vec<Headroom> {
+    pub fn headroom(&self, model: &str) -> Vec<super::pool::Headroom> {
         let now = self.clock.now();
         match self.pool_index(model) {
             Some(index) => self.lock().pools[index].headroom(now),
@@ -521,7 +520,7 @@ impl ImageProvider for SimulatedUpstream {
                     response.rate_limits = self
                         .headroom(&model)
                         .into_iter()
-                        .map(|h| RateLimitSnapshot {
+                        .map(|h| imagegate_core::quota::RateLimitSnapshot {
                             dimension: h.dimension,
                             limit: Some(h.limit),
                             remaining: Some(h.remaining),
