@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+// Not about fixtures: the runner of the pinned Python SDK suites.
+pub mod python;
+
 pub mod conformance;
 pub mod fixture;
 pub mod mount;
-pub mod python;
 pub mod secrets;
 pub mod table;
 

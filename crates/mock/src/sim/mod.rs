@@ -58,7 +58,7 @@ mod pool;
 mod upstream;
 pub mod wire;
 
-pub use pool::{Headroom, InUse, TruePool, Usage, Violation, Window};
+pub use pool::{InUse, TruePool, Usage, Violation, Window};
 pub use upstream::{
     CallOutcome, CallRecord, Capacity, Classifier, Decision, Latency, PoolCounters, PoolSnapshot,
     SimulatedUpstream, UpstreamConfig, usage_of,

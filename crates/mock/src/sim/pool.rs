@@ -15,6 +15,8 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
+use super::wire::Headroom;
+
 /// The length of a per-minute window.
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -100,19 +102,6 @@ pub struct InUse {
     pub tokens_this_minute: u64,
     /// Requests admitted today, in the pool's day zone (against RPD).
     pub requests_today: u64,
-}
-
-/// One per-minute limit of a pool at one instant, as rate-limit headers describe it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Headroom {
-    /// The dimension (RPM, TPM or IPM).
-    pub dimension: Dimension,
-    /// The limit's value.
-    pub limit: u64,
-    /// What is left of it in the current window.
-    pub remaining: u64,
-    /// When the oldest use counted against it stops counting; `None` when nothing counts.
-    pub next_release: Option<Timestamp>,
 }
 
 /// What one admitted request left behind in the per-minute windows.

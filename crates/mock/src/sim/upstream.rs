@@ -294,7 +294,7 @@ impl SimulatedUpstream {
     /// The per-minute limits of `model`'s pool now, with what is left of each and when its
     /// oldest counted use leaves the window (empty for an unknown model or a pool without
     /// per-minute limits): what the emulator's OpenAI answers state in `x-ratelimit-*`.
-    pub fn headroom(&self, model: &str) -> Vec<super::pool::Headroom> {
+    pub fn headroom(&self, model: &str) -> Vec<wire::Headroom> {
         let now = self.clock.now();
         match self.pool_index(model) {
             Some(index) => self.lock().pools[index].headroom(now),

@@ -10,7 +10,7 @@ use imagegate_core::Dimension;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::pool::{Headroom, InUse, Usage, Violation};
+use super::pool::{InUse, Usage, Violation};
 
 /// Which upstream's wire shapes to speak.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,6 +79,19 @@ pub struct Refused<'a> {
     pub request_id: &'a str,
     /// What it asked for and what its pool had counted.
     pub counted: Counted,
+}
+
+/// One per-minute limit of a pool at one instant, as rate-limit headers describe it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Headroom {
+    /// The dimension (RPM, TPM or IPM).
+    pub dimension: Dimension,
+    /// The limit's value.
+    pub limit: u64,
+    /// What is left of it in the current window.
+    pub remaining: u64,
+    /// When the oldest use counted against it stops counting; `None` when nothing counts.
+    pub next_release: Option<Timestamp>,
 }
 
 /// One wire answer.
