@@ -53,7 +53,7 @@ enum Command {
     Quota(commands::quota::Args),
     /// Compare strategies over a quota scenario in simulated time.
     Simulate(commands::simulate::Args),
-    /// Serve a local Gemini and OpenRouter that enforce quota pools over HTTP.
+    /// Serve a local Gemini, OpenRouter, OpenAI and Vertex AI that enforce quota pools over HTTP.
     Emulate(commands::emulate::Args),
     /// Serve the gateway: OpenAI, Gemini and OpenRouter clients point here (docs/gateway.md).
     Serve(commands::serve::Args),

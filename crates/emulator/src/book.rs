@@ -51,7 +51,7 @@ pub struct LogEntry {
     pub seq: u64,
     /// When it arrived, by the emulator's clock.
     pub at: Timestamp,
-    /// `gemini` or `openrouter`.
+    /// `gemini`, `openrouter`, `openai` or `vertex`.
     pub provider: &'static str,
     /// The project its key belongs to; `None` when the key was missing or unknown.
     pub project: Option<String>,

@@ -53,7 +53,7 @@ impl std::error::Error for ConfigError {}
 pub struct PoolEntry {
     /// Whose wire shapes and day zone.
     pub kind: UpstreamKind,
-    /// The project (Gemini) or account (OpenRouter).
+    /// The project (Gemini, Vertex AI), account (OpenRouter) or organization (OpenAI).
     pub project: String,
     /// The pool, as the emulator enforces it.
     pub pool: TruePool,
@@ -186,14 +186,18 @@ impl Checker<'_> {
     }
 
     fn kind(&self, key: &str, text: &str) -> Result<UpstreamKind, ConfigError> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "gemini" => Ok(UpstreamKind::Gemini),
-            "openrouter" => Ok(UpstreamKind::OpenRouter),
-            _ => Err(self.err(
-                key,
-                format!("expected \"gemini\" or \"openrouter\", found \"{text}\""),
-            )),
-        }
+        let name = text.trim().to_ascii_lowercase();
+        UpstreamKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| {
+                self.err(
+                    key,
+                    format!(
+                        "expected \"gemini\", \"openrouter\", \"openai\" or \"vertex\", found \"{text}\""
+                    ),
+                )
+            })
     }
 
     fn window(&self, key: &str, text: &str) -> Result<Window, ConfigError> {
@@ -347,6 +351,12 @@ impl EmulatorConfig {
         for (i, k) in u.key.into_iter().enumerate() {
             let key = |name: &str| format!("upstream.key[{i}].{name}");
             let kind = c.kind(&key("provider"), &k.provider)?;
+            if kind == UpstreamKind::Vertex {
+                return Err(c.err(
+                    key("provider"),
+                    "expected no [[upstream.key]] for vertex: Vertex AI takes any access token and the project from the path",
+                ));
+            }
             if k.key.trim().is_empty() {
                 return Err(c.err(key("key"), "expected a non-empty key"));
             }

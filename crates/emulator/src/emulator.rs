@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use crate::book::{Book, Entry, Outcome, Place};
 use crate::config::EmulatorConfig;
 use crate::parse::Parsed;
-use crate::{gemini, observe, openrouter};
+use crate::{gemini, observe, openai, openrouter, vertex};
 
 /// The largest request body accepted: 20 MiB, the Gemini API's limit for a whole inline
 /// request. Larger bodies get 413 in the provider's error shape.
@@ -66,7 +66,8 @@ pub(crate) struct Shared {
     pub(crate) batch: crate::batch::BatchApi,
 }
 
-/// A local Gemini and OpenRouter enforcing the configured pools (see the crate docs).
+/// A local Gemini, OpenRouter, OpenAI Images API and Vertex AI enforcing the configured pools
+/// (see the crate docs).
 ///
 /// Cheap to clone: clones share the same state, so a test can keep one to read
 /// [`stats`](Self::stats) while another serves.
@@ -143,7 +144,7 @@ impl Emulator {
         }
     }
 
-    /// The HTTP routes: both dialects and `/emulator/*`, with the body limit.
+    /// The HTTP routes: every dialect and `/emulator/*`, with the body limit.
     pub fn router(&self) -> Router {
         let mut router = Router::new();
         for version in ["v1beta", "v1"] {
@@ -165,6 +166,8 @@ impl Emulator {
             .fallback(observe::not_found)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.shared.clone())
+            .merge(openai::routes(self.shared.clone()))
+            .merge(vertex::routes(self.shared.clone()))
     }
 
     /// Serves on `listener` until `shutdown` completes, then lets requests in flight finish.
@@ -378,6 +381,14 @@ fn internal_error(kind: UpstreamKind) -> WireAnswer {
         UpstreamKind::OpenRouter => (
             http::StatusCode::INTERNAL_SERVER_ERROR,
             serde_json::json!({"error": {"code": 500, "message": "Internal Server Error"}}),
+        ),
+        UpstreamKind::OpenAi => (
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"error": {"message": "The server had an error while processing your request. Sorry about that!", "type": "server_error", "param": null, "code": null}}),
+        ),
+        UpstreamKind::Vertex => (
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}}),
         ),
     };
     let mut headers = http::HeaderMap::new();

@@ -267,7 +267,7 @@ pub(crate) async fn call(
     }
 }
 
-fn base64_of(image: &Image) -> String {
+pub(crate) fn base64_of(image: &Image) -> String {
     base64::engine::general_purpose::STANDARD.encode(&image.bytes)
 }
 
@@ -334,7 +334,13 @@ pub(crate) fn content_response(model: &str, parsed: &Parsed, images: &[Image], i
 /// The same answer as a stream, in two chunks as the service sends it: the parts (no
 /// `finishReason`), then an empty text part with `finishReason: STOP`. With `alt=sse` as
 /// `data:` events, else as one JSON array.
-fn stream(model: &str, parsed: &Parsed, images: &[Image], id: &str, sse: bool) -> Response {
+pub(crate) fn stream(
+    model: &str,
+    parsed: &Parsed,
+    images: &[Image],
+    id: &str,
+    sse: bool,
+) -> Response {
     let usage = usage_metadata(parsed, images.len());
     let first = json!({
         "candidates": [{"content": {"parts": parts(parsed, images), "role": "model"}, "index": 0}],

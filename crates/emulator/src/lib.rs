@@ -9,8 +9,10 @@ mod files;
 mod gemini;
 mod http_util;
 mod observe;
+mod openai;
 mod openrouter;
 mod parse;
+mod vertex;
 
 pub use batch::{BatchCounters, BatchEndpoint, BatchPool, HoldPhase, HoldView, JOB_LIFETIME};
 pub use book::{LogEntry, Outcome};

@@ -96,7 +96,7 @@ impl Counters {
 /// One pool in the statistics.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PoolStats {
-    /// `gemini` or `openrouter`.
+    /// `gemini`, `openrouter`, `openai` or `vertex`.
     pub provider: &'static str,
     /// The project or account.
     pub project: String,

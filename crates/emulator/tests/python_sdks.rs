@@ -1,19 +1,17 @@
 //! The compatibility suite with the real Python SDKs (`google-genai`, and `openai` on the
-//! OpenRouter paths), pinned in tests/python/requirements.txt: the emulator runs in process on
-//! 127.0.0.1:0 and tests/python/test_sdks.py runs against it.
+//! OpenRouter and OpenAI Images paths), pinned in tests/python/requirements.txt: the emulator
+//! runs in process on 127.0.0.1:0 and tests/python/test_sdks.py runs against it.
 //!
-//! The interpreter is `$IMAGEGATE_PYTHON` (default `python3`); it needs the pinned SDKs, which
-//! `.ci/run` installs into a virtual environment it creates. Without them the test is skipped
-//! with the reason printed, unless `IMAGEGATE_REQUIRE_PYTHON_SDKS=1` (set by `.ci/run`), which
-//! turns a missing interpreter or SDK into a failure.
+//! The interpreter, the skip and `IMAGEGATE_REQUIRE_PYTHON_SDKS` are imagegate-testkit's
+//! (`imagegate_testkit::python`), shared with the gateway's suite.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // failures are failed tests
 
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 
 use common::{config, start};
+use imagegate_testkit::python::{Suite, interpreter};
 
 const POOLS: &str = r#"
 [[upstream.pool]]
@@ -58,84 +56,47 @@ models = ["google/gemini-2.5-flash-image-preview"]
 provider = "openrouter"
 project = "sdk-account"
 key = "sdk-openrouter-key"
+
+[[upstream.pool]]
+provider = "openai"
+project = "sdk-org"
+models = ["gpt-image-1"]
+ipm = 1
+[[upstream.pool]]
+provider = "openai"
+project = "sdk-org"
+models = ["gpt-image-1-mini"]
+[[upstream.pool]]
+provider = "openai"
+project = "sdk-org"
+models = ["dall-e-3"]
+rpd = 0
+[[upstream.key]]
+provider = "openai"
+project = "sdk-org"
+key = "sdk-openai-key"
 "#;
-
-/// Variables that would send the SDKs' loopback requests elsewhere or give them other keys.
-const SCRUBBED: [&str; 12] = [
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "GOOGLE_API_KEY",
-    "GEMINI_API_KEY",
-    "GOOGLE_GEMINI_BASE_URL",
-    "GOOGLE_GENAI_API_VERSION",
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-];
-
-/// Skips (printing why) or, when the SDKs are required, fails.
-fn unavailable(reason: &str) {
-    let required = std::env::var("IMAGEGATE_REQUIRE_PYTHON_SDKS").is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "IMAGEGATE_REQUIRE_PYTHON_SDKS=1 but {reason} (create the environment as .ci/run does)"
-    );
-    eprintln!(
-        "skipped: {reason}; set IMAGEGATE_PYTHON to a Python with tests/python/requirements.txt installed (see .ci/run)"
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_google_genai_and_openai_sdks_work_against_the_emulator() {
-    let python = std::env::var("IMAGEGATE_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let probe = tokio::process::Command::new(&python)
-        .args(["-c", "import google.genai, openai"])
-        .stdin(Stdio::null())
-        .output()
-        .await;
-    match probe {
-        Err(e) => return unavailable(&format!("the interpreter `{python}` cannot run ({e})")),
-        Ok(out) if !out.status.success() => {
-            return unavailable(&format!(
-                "`{python}` lacks the pinned SDKs: {}",
-                String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .last()
-                    .unwrap_or("the import failed")
-            ));
-        }
-        Ok(_) => {}
-    }
-
+    let Some(python) = interpreter("google.genai, openai").unwrap() else {
+        return;
+    };
     let emu = start(&config(POOLS)).await;
-    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python");
-    assert!(suite.join("test_sdks.py").is_file(), "{}", suite.display());
-    let mut command = tokio::process::Command::new(&python);
-    command
-        .args(["-m", "unittest", "-v", "test_sdks"])
-        .current_dir(&suite)
-        .env("IMAGEGATE_EMULATOR_URL", &emu.url)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null());
-    for name in SCRUBBED {
-        command.env_remove(name);
-    }
-    let output = command.output().await.unwrap();
-    let report = String::from_utf8_lossy(&output.stderr);
+    let suite = Suite::new(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python"),
+        "test_sdks",
+        10,
+    )
+    .env("IMAGEGATE_EMULATOR_URL", &emu.url);
+    let report = tokio::task::spawn_blocking(move || suite.run(&python))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("{report}");
-    assert!(output.status.success(), "the SDK suite failed:\n{report}");
-    assert!(report.contains("Ran 7 tests"), "every test ran:\n{report}");
-    assert!(
-        !report.contains("skipped"),
-        "nothing was skipped:\n{report}"
-    );
 
     let stats = emu.emulator.stats();
-    assert!(stats.totals.admitted >= 4, "{stats:?}");
-    assert!(stats.totals.rate_limited >= 5, "{stats:?}");
+    assert!(stats.totals.admitted >= 7, "{stats:?}");
+    assert!(stats.totals.rate_limited >= 6, "{stats:?}");
     emu.stop().await;
 }

@@ -358,3 +358,108 @@ async fn model_names_map_to_routes_then_route_names_then_the_default_route() {
     );
     s.stop().await;
 }
+
+/// The emulator's pool serving `model`.
+fn pool_of<'a>(
+    stats: &'a imagegate_emulator::Stats,
+    model: &str,
+) -> &'a imagegate_emulator::PoolStats {
+    stats
+        .pools
+        .iter()
+        .find(|p| p.models.iter().any(|m| m == model))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_openai_dialect_end_to_end_through_the_openai_provider_to_an_openai_upstream() {
+    let s = stack(settings()).await;
+    let url = format!("{}/v1/images/generations", s.url);
+    // The gateway's OpenAI dialect -> the route `oai` -> imagegate-openai -> the emulator's
+    // /v1/images/generations: the provider asks for the portrait size, the PNG keeps it.
+    let r = post(
+        &url,
+        &json!({"model": "oai", "prompt": "a heron", "size": "1024x1536"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let png = b64(body["data"][0]["b64_json"].as_str().unwrap());
+    assert_eq!(png_size(&png), (682, 1024));
+    assert_eq!(
+        pool_of(&s.emulator.stats(), "gpt-image-1")
+            .counters
+            .admitted,
+        1
+    );
+
+    // An edit: two reference images reach the emulator's /v1/images/edits as image[].
+    let png = tiny_png();
+    let form = reqwest::multipart::Form::new()
+        .text("model", "oai")
+        .text("prompt", "side by side")
+        .part(
+            "image[]",
+            reqwest::multipart::Part::bytes(png.clone())
+                .file_name("a.png")
+                .mime_str("image/png")
+                .unwrap(),
+        )
+        .part(
+            "image[]",
+            reqwest::multipart::Part::bytes(png)
+                .file_name("b.png")
+                .mime_str("image/png")
+                .unwrap(),
+        );
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/images/edits", s.url))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        pool_of(&s.emulator.stats(), "gpt-image-1")
+            .counters
+            .admitted,
+        2
+    );
+
+    // One image a minute upstream: the first answer's x-ratelimit-* headers say none is left,
+    // so the gateway refuses the second itself (a 429 in OpenAI's shape, with the wait) and the
+    // upstream never sees it; the fallback route goes on to Gemini.
+    let limited = json!({"model": "oai-limited", "prompt": "a heron"});
+    assert_eq!(post(&url, &limited).await.status(), 200);
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("x-imagegate-max-wait", "0")
+        .json(&limited)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((59..=60).contains(&retry_after), "{retry_after}");
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["type"], "requests", "{e}");
+    let r = post(&url, &json!({"model": "oai-fallback", "prompt": "a heron"})).await;
+    assert_eq!(r.status(), 200);
+    let stats = s.emulator.stats();
+    let mini = pool_of(&stats, "gpt-image-1-mini");
+    assert_eq!(
+        (mini.counters.admitted, mini.counters.rate_limited),
+        (1, 0),
+        "the full pool was never asked: {stats:?}"
+    );
+    assert_eq!(
+        pool_of(&stats, "gemini-2.5-flash-image").counters.admitted,
+        1,
+        "the fallback served it"
+    );
+    s.stop().await;
+}

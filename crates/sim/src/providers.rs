@@ -12,6 +12,8 @@ use jiff::tz::TimeZone;
 pub static SIMULATED: &[&ProviderDescriptor] = &[
     &imagegate_gemini::DESCRIPTOR,
     &imagegate_openrouter::DESCRIPTOR,
+    &imagegate_openai::DESCRIPTOR,
+    &imagegate_vertex::DESCRIPTOR,
 ];
 
 /// The entry of `kind`.
@@ -19,12 +21,14 @@ pub fn descriptor(kind: UpstreamKind) -> &'static ProviderDescriptor {
     match kind {
         UpstreamKind::Gemini => &imagegate_gemini::DESCRIPTOR,
         UpstreamKind::OpenRouter => &imagegate_openrouter::DESCRIPTOR,
+        UpstreamKind::OpenAi => &imagegate_openai::DESCRIPTOR,
+        UpstreamKind::Vertex => &imagegate_vertex::DESCRIPTOR,
     }
 }
 
 /// The simulated kind named `name` (a registry name), if the simulator models it.
 pub fn kind_named(name: &str) -> Option<UpstreamKind> {
-    [UpstreamKind::Gemini, UpstreamKind::OpenRouter]
+    UpstreamKind::ALL
         .into_iter()
         .find(|k| descriptor(*k).name.eq_ignore_ascii_case(name))
 }
@@ -45,7 +49,7 @@ mod tests {
 
     #[test]
     fn every_simulated_kind_has_its_entry_and_a_classifier() {
-        for kind in [UpstreamKind::Gemini, UpstreamKind::OpenRouter] {
+        for kind in UpstreamKind::ALL {
             let d = descriptor(kind);
             assert_eq!(d.name, kind.as_str());
             assert!(d.parse_error.is_some(), "{}", d.name);

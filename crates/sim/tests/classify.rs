@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use imagegate_core::clock::Clock as _;
+
 use imagegate_core::quota::PACIFIC;
 use imagegate_core::{
     Error, ErrorKind, GenerateRequest, ImageProvider, clock::ManualClock, quota::Dimension,
@@ -30,8 +32,8 @@ fn upstream(
 ) -> (SimulatedUpstream, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(at(start)));
     let zone = match kind {
-        UpstreamKind::Gemini => PACIFIC.clone(),
-        UpstreamKind::OpenRouter => TimeZone::UTC,
+        UpstreamKind::Gemini | UpstreamKind::Vertex => PACIFIC.clone(),
+        UpstreamKind::OpenRouter | UpstreamKind::OpenAi => TimeZone::UTC,
     };
     let up = SimulatedUpstream::new(
         UpstreamConfig {
@@ -133,8 +135,8 @@ async fn gemini_limit_zero_is_billing_required_and_never_waits() {
 }
 
 #[tokio::test]
-async fn overloads_are_unavailable_for_both_providers() {
-    for kind in [UpstreamKind::Gemini, UpstreamKind::OpenRouter] {
+async fn overloads_are_unavailable_for_every_provider() {
+    for kind in UpstreamKind::ALL {
         let (up, _) = upstream(kind, Limits::NONE, 1.0, "2026-01-15T12:00:00Z");
         let e = up.generate(&GenerateRequest::new("x")).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
@@ -218,4 +220,148 @@ async fn a_429_counts_nothing_so_waiting_its_retry_after_is_enough() {
     up.generate(&request).await.unwrap();
     assert_eq!(up.used_today("m"), 2);
     assert!(waited > Duration::ZERO);
+}
+
+#[tokio::test]
+async fn openai_429s_state_dimension_limit_and_the_true_wait() {
+    for (limits, dimension) in [
+        (
+            Limits {
+                ipm: Some(2),
+                ..Limits::NONE
+            },
+            Dimension::Ipm,
+        ),
+        (
+            Limits {
+                rpm: Some(2),
+                ..Limits::NONE
+            },
+            Dimension::Rpm,
+        ),
+        (
+            Limits {
+                tpm: Some(2 * 1_291),
+                ..Limits::NONE
+            },
+            Dimension::Tpm,
+        ),
+    ] {
+        let e = third_call(UpstreamKind::OpenAi, limits).await;
+        assert_eq!(e.kind(), ErrorKind::RateLimited, "{e}");
+        assert_eq!(e.provider(), Some("openai"));
+        assert_eq!(e.upstream_code(), Some("rate_limit_exceeded"));
+        assert_eq!(e.quota().dimension, Some(dimension), "{e}");
+        assert_eq!(e.quota().quota_value, limits.get(dimension), "{e}");
+        // Sent at 20 s; the oldest request expires at 60 s.
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(40)), "{e}");
+    }
+    let e = third_call(
+        UpstreamKind::OpenAi,
+        Limits {
+            rpd: Some(2),
+            ..Limits::NONE
+        },
+    )
+    .await;
+    assert_eq!(e.kind(), ErrorKind::QuotaExhausted, "{e}");
+    assert_eq!(e.quota().dimension, Some(Dimension::Rpd));
+    assert_eq!(e.quota().quota_value, Some(2));
+    // "Please try again in 11h59m40s" (midnight UTC from the refused request) is relative: read
+    // when the answer arrives, 0.5 s later, it points half a second past midnight.
+    assert_eq!(
+        e.retry_after(),
+        Some(Duration::from_secs(11 * 3600 + 59 * 60 + 40))
+    );
+    assert_eq!(
+        e.quota().reset_at,
+        Some(at("2026-01-16T00:00:00.5Z")),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn an_openai_pool_without_entitlement_is_insufficient_quota() {
+    let (up, _) = upstream(
+        UpstreamKind::OpenAi,
+        Limits {
+            rpm: Some(0),
+            ..Limits::NONE
+        },
+        0.0,
+        "2026-01-15T12:00:00Z",
+    );
+    let e = up.generate(&GenerateRequest::new("x")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BillingRequired, "{e}");
+    assert_eq!(e.upstream_code(), Some("insufficient_quota"));
+    assert!(!e.is_temporary());
+}
+
+#[tokio::test]
+async fn vertex_dynamic_shared_quota_429s_teach_no_limit_and_no_wait() {
+    let e = third_call(
+        UpstreamKind::Vertex,
+        Limits {
+            rpm: Some(2),
+            ..Limits::NONE
+        },
+    )
+    .await;
+    assert_eq!(e.kind(), ErrorKind::RateLimited, "{e}");
+    assert_eq!(e.provider(), Some("vertex"));
+    assert_eq!(e.http_status(), Some(429));
+    assert_eq!(e.quota().dimension, None, "{e}");
+    assert_eq!(e.quota().quota_value, None, "{e}");
+    assert_eq!(e.retry_after(), None, "{e}");
+    let (up, _) = upstream(
+        UpstreamKind::Vertex,
+        Limits {
+            rpd: Some(0),
+            ..Limits::NONE
+        },
+        0.0,
+        "2026-01-15T12:00:00Z",
+    );
+    let e = up.generate(&GenerateRequest::new("x")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BillingRequired, "{e}");
+    assert_eq!(e.http_status(), Some(403));
+}
+
+#[tokio::test]
+async fn an_openai_success_states_its_per_minute_limits_as_the_headers_do() {
+    let (up, clock) = upstream(
+        UpstreamKind::OpenAi,
+        Limits {
+            ipm: Some(2),
+            rpm: Some(10),
+            ..Limits::NONE
+        },
+        0.0,
+        "2026-01-15T12:00:00Z",
+    );
+    let response = up.generate(&GenerateRequest::new("x")).await.unwrap();
+    let ipm = response
+        .rate_limits
+        .iter()
+        .find(|s| s.dimension == Dimension::Ipm)
+        .unwrap();
+    assert_eq!((ipm.limit, ipm.remaining), (Some(2), Some(1)));
+    // Admitted at 12:00:00, answered 10 s later: the image leaves the window at 12:01:00.
+    assert_eq!(ipm.reset_at, Some(at("2026-01-15T12:01:00Z")));
+    assert_eq!(clock.now(), at("2026-01-15T12:00:10Z"));
+    let rpm = response
+        .rate_limits
+        .iter()
+        .find(|s| s.dimension == Dimension::Rpm)
+        .unwrap();
+    assert_eq!(rpm.remaining, Some(9));
+    // Other providers state nothing on a success.
+    let (gemini, _) = upstream(
+        UpstreamKind::Gemini,
+        Limits::NONE,
+        0.0,
+        "2026-01-15T12:00:00Z",
+    );
+    let response = gemini.generate(&GenerateRequest::new("x")).await.unwrap();
+    assert!(response.rate_limits.is_empty());
 }

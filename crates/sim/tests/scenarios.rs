@@ -99,3 +99,42 @@ fn interactive_work_is_not_delayed_by_background_work_and_background_still_finis
     assert!(ia.p95_s.unwrap() <= 60.0, "{ia:?}");
     assert_eq!(bg.completed, bg.jobs, "{bg:?}");
 }
+
+#[test]
+fn one_route_across_four_providers_completes_and_uses_every_provider() {
+    use imagegate_mock::sim::CallOutcome;
+    use imagegate_mock::sim::wire::UpstreamKind;
+
+    let (report, row) = router_on("four-providers.toml");
+    assert_eq!(row.completed, report.jobs, "{row:?}");
+    assert_eq!(row.lost, 0);
+    let path = shipped()
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n == "four-providers.toml"))
+        .unwrap();
+    let run = imagegate_sim::engine::run(&Scenario::load(&path).unwrap(), StrategyName::Imagegate)
+        .unwrap();
+    for (kind, project) in run.calls.keys() {
+        let calls = &run.calls[&(*kind, project.clone())];
+        let served = calls
+            .iter()
+            .filter(|c| c.outcome == CallOutcome::Served)
+            .count();
+        let limited = calls
+            .iter()
+            .filter(|c| c.outcome == CallOutcome::RateLimited)
+            .count();
+        println!(
+            "{} {project}: {} calls, {served} served, {limited} refused with a 429",
+            kind.as_str(),
+            calls.len()
+        );
+        assert!(served > 0, "{} served nothing", kind.as_str());
+        if *kind == UpstreamKind::OpenAi {
+            // The limits are unknown to the client: the first 429 states "Limit: 5/1min" and
+            // the headers-free simulated answers teach the rest; it is not hit again and again.
+            assert!(limited <= 3, "openai: {limited} 429s");
+        }
+    }
+    assert_eq!(run.calls.len(), 4, "one upstream per provider");
+}

@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+// Not about fixtures: the runner of the pinned Python SDK suites.
+pub mod python;
+
 pub mod conformance;
 mod fixture;
 mod mount;

@@ -1,5 +1,5 @@
-//! `imagegate emulate CONFIG [--listen ADDR]`: a local Gemini and OpenRouter that enforce the
-//! configured quota pools over HTTP (docs/emulate.md).
+//! `imagegate emulate CONFIG [--listen ADDR]`: a local Gemini, OpenRouter, OpenAI Images API and
+//! Vertex AI that enforce the configured quota pools over HTTP (docs/emulate.md).
 //!
 //! Needs no imagegate configuration and no real key: the file describes every pool (a
 //! simulator scenario works as is) and which keys belong to which project. The first line on

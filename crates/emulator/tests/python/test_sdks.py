@@ -13,6 +13,10 @@ Pools (gemini project "sdk-project", key "sdk-gemini-key"; openrouter account "s
   google/gemini-3-pro-image-preview  rpm 1 (openrouter, retries)
   google/gemini-3.1-flash-image-preview  rpm 0 (openrouter, no credits)
   google/gemini-2.5-flash-image-preview     unlimited (openrouter, streaming)
+OpenAI Images (organization "sdk-org", key "sdk-openai-key"):
+  gpt-image-1       ipm 1
+  gpt-image-1-mini  unlimited (edits, links)
+  dall-e-3          rpd 0 (no entitlement)
 """
 
 import base64
@@ -30,6 +34,7 @@ from google.genai import errors, types
 URL = os.environ["IMAGEGATE_EMULATOR_URL"]
 GEMINI_KEY = "sdk-gemini-key"
 OPENROUTER_KEY = "sdk-openrouter-key"
+OPENAI_KEY = "sdk-openai-key"
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -187,6 +192,64 @@ class OpenAIOnOpenRouterPaths(unittest.TestCase):
 
         with self.assertRaises(openai.AuthenticationError):
             self.create(self.client(key="not-a-configured-key"), "google/gemini-2.5-flash-image")
+
+
+def tiny_png(width: int, height: int) -> bytes:
+    """A valid grey PNG, uncompressed, for edits."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+class OpenAIImages(unittest.TestCase):
+    def client(self, key: str = OPENAI_KEY) -> openai.OpenAI:
+        return openai.OpenAI(base_url=URL + "/v1", api_key=key, max_retries=0)
+
+    def test_an_image_with_rate_limit_headers_then_the_images_per_minute_429(self):
+        client = self.client()
+        raw = client.images.with_raw_response.generate(model="gpt-image-1", prompt="a red fox", size="1536x1024")
+        self.assertEqual(raw.headers["x-ratelimit-limit-images"], "1")
+        self.assertEqual(raw.headers["x-ratelimit-remaining-images"], "0")
+        self.assertEqual(raw.headers["x-ratelimit-reset-images"], "1m0s")
+        response = raw.parse()
+        self.assertEqual(png_size(base64.b64decode(response.data[0].b64_json)), (1024, 682))
+        self.assertEqual(response.usage.output_tokens, 1290)
+
+        with self.assertRaises(openai.RateLimitError) as caught:
+            client.images.generate(model="gpt-image-1", prompt="a red fox")
+        error = caught.exception
+        self.assertEqual(error.code, "rate_limit_exceeded")
+        self.assertEqual(error.type, "requests")
+        self.assertIn("Limit: 1/1min. Current: 2/1min. Please try again in 1m0s.", error.message)
+        self.assertEqual(error.response.headers["x-ratelimit-remaining-images"], "0")
+        counters = pool_stats("gpt-image-1")["counters"]
+        self.assertEqual((counters["admitted"], counters["rate_limited"]), (1, 1))
+
+    def test_an_edit_with_two_images_and_an_answer_as_a_link(self):
+        client = self.client()
+        images = [("a.png", tiny_png(8, 8), "image/png"), ("b.png", tiny_png(4, 4), "image/png")]
+        response = client.images.edit(model="gpt-image-1-mini", image=images, prompt="side by side", size="1024x1024")
+        self.assertEqual(png_size(base64.b64decode(response.data[0].b64_json)), (1024, 1024))
+
+        response = client.images.generate(model="gpt-image-1-mini", prompt="a red fox", response_format="url")
+        url = response.data[0].url
+        self.assertTrue(url.startswith(URL + "/emulator/openai/images/"), url)
+        with urllib.request.urlopen(url) as image:
+            self.assertEqual(png_size(image.read()), (1024, 1024))
+
+    def test_no_entitlement_is_insufficient_quota_and_a_bad_key_is_401(self):
+        with self.assertRaises(openai.RateLimitError) as caught:
+            self.client().images.generate(model="dall-e-3", prompt="a red fox")
+        self.assertEqual(caught.exception.code, "insufficient_quota")
+
+        with self.assertRaises(openai.AuthenticationError) as caught:
+            self.client(key="not-a-configured-key").images.generate(model="gpt-image-1-mini", prompt="x")
+        self.assertEqual(caught.exception.code, "invalid_api_key")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
+use super::wire::Headroom;
+
 /// The length of a per-minute window.
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -69,7 +71,7 @@ impl TruePool {
 }
 
 /// What one request costs against a pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
     /// Images the request asks for.
     pub images: u64,
@@ -252,6 +254,36 @@ impl PoolState {
             tokens_this_minute: self.minute.iter().map(|e| e.tokens).sum(),
             requests_today: self.used_today(now),
         }
+    }
+
+    /// Every per-minute limit of the pool at `now`: its value, what is left of it, and when the
+    /// oldest use counted against it leaves the window (`None` when nothing counts). This is
+    /// what OpenAI's `x-ratelimit-*` headers state on every answer.
+    pub(crate) fn headroom(&mut self, now: Timestamp) -> Vec<Headroom> {
+        self.evict(now);
+        let used = self.in_use(now);
+        [Dimension::Rpm, Dimension::Tpm, Dimension::Ipm]
+            .into_iter()
+            .filter_map(|dimension| {
+                let limit = self.pool.limits.get(dimension)?;
+                let (counted, weight): (u64, fn(&Entry) -> u64) = match dimension {
+                    Dimension::Tpm => (used.tokens_this_minute, |e| e.tokens),
+                    Dimension::Ipm => (used.images_this_minute, |e| e.images),
+                    _ => (used.requests_this_minute, |_| 1),
+                };
+                let next_release = self
+                    .minute
+                    .iter()
+                    .find(|e| weight(e) > 0)
+                    .map(|e| self.expiry(e.at));
+                Some(Headroom {
+                    dimension,
+                    limit,
+                    remaining: limit.saturating_sub(counted),
+                    next_release,
+                })
+            })
+            .collect()
     }
 
     /// Counts an admitted request.

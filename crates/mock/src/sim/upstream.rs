@@ -291,6 +291,17 @@ impl SimulatedUpstream {
         self.decide_at(model, request, self.clock.now())
     }
 
+    /// The per-minute limits of `model`'s pool now, with what is left of each and when its
+    /// oldest counted use leaves the window (empty for an unknown model or a pool without
+    /// per-minute limits): what the emulator's OpenAI answers state in `x-ratelimit-*`.
+    pub fn headroom(&self, model: &str) -> Vec<wire::Headroom> {
+        let now = self.clock.now();
+        match self.pool_index(model) {
+            Some(index) => self.lock().pools[index].headroom(now),
+            None => Vec::new(),
+        }
+    }
+
     /// The configuration.
     pub fn config(&self) -> &UpstreamConfig {
         &self.config
@@ -397,8 +408,15 @@ impl SimulatedUpstream {
                 self.config.seed & 0xffff_ffff,
                 call_number
             );
-            let answer =
-                wire::quota_exceeded(kind, model, &violations, unentitled, now, &request_id);
+            let refused = wire::Refused {
+                project: &self.config.project,
+                request_id: &request_id,
+                counted: wire::Counted {
+                    asked: usage,
+                    in_use: state.pools[index].in_use(now),
+                },
+            };
+            let answer = wire::quota_exceeded(kind, model, &violations, unentitled, now, &refused);
             let outcome = if unentitled {
                 CallOutcome::Unentitled
             } else {
@@ -495,7 +513,22 @@ impl ImageProvider for SimulatedUpstream {
                     ),
                     tokens_per_image: OUTPUT_TOKENS_PER_IMAGE,
                 };
-                Ok(response::respond(who, call, request, vec![image]))
+                let mut response = response::respond(who, call, request, vec![image]);
+                if self.config.kind == UpstreamKind::OpenAi {
+                    // OpenAI states its per-minute limits on every answer (the emulator's
+                    // `x-ratelimit-*` headers): the client learns them from a success too.
+                    response.rate_limits = self
+                        .headroom(&model)
+                        .into_iter()
+                        .map(|h| imagegate_core::quota::RateLimitSnapshot {
+                            dimension: h.dimension,
+                            limit: Some(h.limit),
+                            remaining: Some(h.remaining),
+                            reset_at: h.next_release,
+                        })
+                        .collect();
+                }
+                Ok(response)
             }
         }
     }

@@ -15,6 +15,7 @@ use imagegate_core::{
 use imagegate_emulator::{Emulator, EmulatorConfig};
 use imagegate_gemini::GeminiProvider;
 use imagegate_mock::{Outcome, ScriptedProvider};
+use imagegate_openai::OpenAiProvider;
 use imagegate_openrouter::OpenRouterProvider;
 use imagegate_router::{Router, Target};
 use imagegate_server::{Gateway, ServerConfig};
@@ -25,8 +26,11 @@ pub(crate) const START: &str = "2026-01-15T12:00:00Z";
 
 pub(crate) const GEMINI_KEY: &str = "gw-gemini-key";
 pub(crate) const OPENROUTER_KEY: &str = "gw-openrouter-key";
+pub(crate) const OPENAI_KEY: &str = "gw-openai-key";
 
-/// The emulator's pools: unlimited, so that every limit the tests meet is the gateway's own.
+/// The emulator's pools: unlimited, so that every limit the tests meet is the gateway's own,
+/// except OpenAI's `gpt-image-1-mini` (one image a minute), whose limit the gateway learns from
+/// the emulator's `x-ratelimit-*` headers.
 const UPSTREAM: &str = r#"
 seed = 11
 [upstream]
@@ -56,6 +60,19 @@ models = ["google/gemini-2.5-flash-image"]
 provider = "openrouter"
 project = "gw-account"
 key = "gw-openrouter-key"
+[[upstream.pool]]
+provider = "openai"
+project = "gw-org"
+models = ["gpt-image-1"]
+[[upstream.pool]]
+provider = "openai"
+project = "gw-org"
+models = ["gpt-image-1-mini"]
+ipm = 1
+[[upstream.key]]
+provider = "openai"
+project = "gw-org"
+key = "gw-openai-key"
 "#;
 
 /// A provider that holds each call until the test lets it go: requests in flight on demand.
@@ -180,6 +197,9 @@ fn scripted(
 /// - `pro`: Gemini `gemini-3-pro-image-preview`, 1 request per minute (the gateway's pool)
 /// - `daily`: Gemini `gemini-3.1-flash-image-preview`, 1 request per day
 /// - `or`: OpenRouter `google/gemini-2.5-flash-image` through the emulator
+/// - `oai`: OpenAI `gpt-image-1` through the emulator's OpenAI Images paths, unlimited
+/// - `oai-limited`: OpenAI `gpt-image-1-mini`, one image a minute upstream, unknown to the
+///   gateway until the first answer's headers; `oai-fallback`: it, then `flash`
 /// - `held`: the [`Gate`]
 /// - `billing`, `blocked`, `down`, `slow`, `broken`: upstreams that always fail with
 ///   billing_required, content_blocked, unavailable, timeout and unexpected config
@@ -221,6 +241,23 @@ pub(crate) async fn stack_on(
             .unwrap()
             .with_clock(dyn_clock.clone()),
     );
+    let openai = |model: &str| -> Arc<dyn ImageProvider> {
+        Arc::new(
+            OpenAiProvider::new(ApiKey::new(OPENAI_KEY))
+                .with_base_url(&format!("{emu_url}/v1"))
+                .unwrap()
+                .with_project("gw-org".to_owned())
+                .with_clock(dyn_clock.clone())
+                .with_model(model),
+        )
+    };
+    let openai_pool = |model: &str| {
+        PoolConfig::new(
+            PoolId::new("openai", "gw-org", model),
+            Limits::NONE,
+            jiff::tz::TimeZone::UTC,
+        )
+    };
     let gate = Arc::new(Gate::default());
     let flash = "gemini-2.5-flash-image";
     let pro = "gemini-3-pro-image-preview";
@@ -264,6 +301,18 @@ pub(crate) async fn stack_on(
             openrouter,
             "google/gemini-2.5-flash-image",
             pool("openrouter", "google/gemini-2.5-flash-image", none),
+        ))
+        .target(Target::new(
+            "oai",
+            openai("gpt-image-1"),
+            "gpt-image-1",
+            openai_pool("gpt-image-1"),
+        ))
+        .target(Target::new(
+            "oai-limited",
+            openai("gpt-image-1-mini"),
+            "gpt-image-1-mini",
+            openai_pool("gpt-image-1-mini"),
         ))
         .target(Target::new(
             "held",
@@ -320,11 +369,27 @@ pub(crate) async fn stack_on(
         pool("mock", "flaky-model", none),
     ));
     for name in [
-        "flash", "pro", "daily", "or", "held", "billing", "blocked", "down", "slow", "broken",
+        "flash",
+        "pro",
+        "daily",
+        "or",
+        "oai",
+        "oai-limited",
+        "held",
+        "billing",
+        "blocked",
+        "down",
+        "slow",
+        "broken",
         "flaky",
     ] {
         builder = builder.route(name, vec![name.to_owned()]);
     }
+    // OpenAI first, Gemini when OpenAI's pool is full.
+    builder = builder.route(
+        "oai-fallback",
+        vec!["oai-limited".to_owned(), "flash".to_owned()],
+    );
     let router = builder.build().unwrap();
     let files = tempfile::tempdir().unwrap();
     let gateway =

@@ -4,7 +4,9 @@ Run by crates/server/tests/python_sdks.rs, which starts the emulator and the gat
 it in process and sets IMAGEGATE_GATEWAY_URL; the SDK versions are pinned in requirements.txt.
 The gateway maps gpt-image-1 and gemini-2.5-flash-image to Gemini through the emulator,
 google/gemini-2.5-flash-image to OpenRouter through the emulator, and the route `flaky` answers
-one 429 asking for 400 ms, then images. The one real wait is the openai SDK's own retry sleep in
+one 429 asking for 400 ms, then images. The routes `oai`, `oai-limited` and `oai-fallback` reach
+the emulator's OpenAI Images paths through imagegate's OpenAI provider (`oai-limited` allows one
+image a minute upstream; `oai-fallback` is it, then Gemini). The one real wait is the openai SDK's own retry sleep in
 the last test (under half a second).
 """
 
@@ -88,6 +90,34 @@ class OpenAIImages(unittest.TestCase):
         self.assertTrue(0 < hints[0] <= 0.4, hints)
         # The SDK slept exactly what each 429 asked for, no more and no less.
         self.assertEqual([c.args[0] for c in sleep.call_args_list], hints)
+
+
+class OpenAIUpstream(unittest.TestCase):
+    """The openai SDK -> the gateway -> imagegate's OpenAI provider -> an OpenAI-shaped upstream."""
+
+    def client(self) -> openai.OpenAI:
+        return openai.OpenAI(base_url=URL + "/v1", api_key=KEY, max_retries=0)
+
+    def test_generate_and_edit_through_the_openai_provider(self):
+        response = self.client().images.generate(model="oai", prompt="a heron", size="1024x1536")
+        self.assertEqual(png_size(base64.b64decode(response.data[0].b64_json)), (682, 1024))
+        images = [("a.png", tiny_png(8, 8), "image/png"), ("b.png", tiny_png(4, 4), "image/png")]
+        response = self.client().images.edit(model="oai", image=images, prompt="side by side")
+        self.assertEqual(png_size(base64.b64decode(response.data[0].b64_json)), (1024, 1024))
+
+    def test_a_full_upstream_pool_is_a_429_for_the_sdk_and_the_fallback_route_serves(self):
+        client = self.client()
+        self.assertTrue(client.images.generate(model="oai-limited", prompt="a heron").data[0].b64_json)
+        # The upstream's x-ratelimit-* headers said no image is left this minute: the gateway
+        # answers the 429 itself, with the wait, rather than wait or ask again.
+        with self.assertRaises(openai.RateLimitError) as caught:
+            client.images.generate(
+                model="oai-limited", prompt="a heron", extra_headers={"x-imagegate-max-wait": "0"}
+            )
+        wait = int(caught.exception.response.headers["retry-after"])
+        self.assertTrue(50 <= wait <= 60, wait)
+        response = client.images.generate(model="oai-fallback", prompt="a heron")
+        self.assertEqual(png_size(base64.b64decode(response.data[0].b64_json)), (1024, 1024))
 
 
 class OpenAIChatWithModalities(unittest.TestCase):
