@@ -8,13 +8,18 @@
 //! - [`estimate`]: the dry run's images, cost and time.
 //! - [`lock`]: one run per output directory.
 //! - [`adopt`]: which file found on disk may be adopted as a job's image.
+//! - [`remote`]: the Batch API path (half price, results within a day), resumable too.
+//! - [`api`]: what that path needs of a Batch API; [`gemini_api`]: Gemini's.
+//! - [`via`]: which images go which way (`--via`, `--deadline`).
 
 pub(crate) mod adopt;
+pub(crate) mod api;
 pub(crate) mod estimate;
 pub(crate) mod input;
 pub(crate) mod journal;
 pub(crate) mod lock;
 pub(crate) mod progress;
+pub(crate) mod remote;
 pub(crate) mod runner;
 pub(crate) mod signals;
 pub(crate) mod summary;

@@ -267,7 +267,7 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         max_wait: max_wait(args.max_wait, MaxWait::Windows),
         rescue_dir: crate::recovery::dir(config),
     };
-    let mut summary = run_jobs(backend, journal, settings, pending, summary).await?;
+    let mut summary = run_jobs(backend, journal, settings, pending, None, summary).await?;
     if !summary.complete() {
         summary.resume = Some(resume_command());
     }
