@@ -20,6 +20,7 @@ mod rules;
 mod send;
 mod serve;
 mod target;
+pub mod via;
 mod wait;
 
 pub use backoff::{Jitter, NoJitter, SeededJitter};
