@@ -15,6 +15,7 @@
 pub(crate) mod adopt;
 pub(crate) mod api;
 pub(crate) mod estimate;
+pub(crate) mod gemini_api;
 pub(crate) mod input;
 pub(crate) mod journal;
 pub(crate) mod lock;
@@ -23,3 +24,4 @@ pub(crate) mod remote;
 pub(crate) mod runner;
 pub(crate) mod signals;
 pub(crate) mod summary;
+pub(crate) mod via;

@@ -15,8 +15,12 @@ use crate::batch::estimate::{PlannedTarget, Simulated, TimeEstimate, simulated, 
 use crate::batch::input::{Job, Malformed, References, detect, parse};
 use crate::batch::journal::{FILE_NAME, JobHistory, Journal, Replay};
 use crate::batch::lock::OutputLock;
+use crate::batch::gemini_api::GeminiBatch;
+use crate::batch::journal::BatchHistory;
+use crate::batch::remote::{RemoteSettings, RemoteWork};
 use crate::batch::runner::{Backend, Settings, run as run_jobs, written_count};
 use crate::batch::summary::Summary;
+use crate::batch::via::{BatchTarget, Split, Via, batch_target, policy_input, resolve, split};
 use crate::config::{Config, ProviderConfig};
 use crate::failure::Failure;
 use crate::routes::{max_wait, routed, split_target};
@@ -82,6 +86,17 @@ pub(crate) struct Args {
     /// After Ctrl-C or SIGTERM, how long the calls in flight may take to finish.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     grace: Duration,
+
+    /// How the images are sent: `interactive` (now, full price), `batch` (the Gemini Batch
+    /// API: half price, results within 24 h) or `auto` (the Batch API when --deadline allows
+    /// it, interactively what would miss it). Default: auto when the route has a Gemini
+    /// target and --deadline is at least `batch.min_deadline` (24h), else interactive.
+    #[arg(long, value_enum, value_name = "WAY")]
+    via: Option<Via>,
+
+    /// When the images are due, from now (e.g. 30h): lets `auto` use the Batch API.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    deadline: Option<Duration>,
 }
 
 fn parse_usd(text: &str) -> Result<f64, String> {
@@ -105,7 +120,19 @@ struct DryRun<'a> {
     jobs: usize,
     images: u64,
     images_already_done: u64,
+    /// The cost of the plan below (interactive images at the full price, batch ones at the
+    /// batch price).
     estimated_cost_usd: f64,
+    /// `interactive`, `batch` or `auto`, and why the images go the way they do.
+    via: &'a str,
+    via_reason: &'a str,
+    images_interactive: u64,
+    images_batch: u64,
+    /// Every image interactively, and every image through the Batch API.
+    cost_interactive_usd: f64,
+    cost_batch_usd: f64,
+    /// What the plan saves against all-interactive.
+    saving_usd: f64,
     unpriced_models: Vec<String>,
     /// The simulator's makespan when it could run, else the simple bound's (null: unbounded).
     estimated_time_s: Option<f64>,
@@ -186,6 +213,19 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
                 .collect()
         }
     };
+    let target = batch_target(
+        config,
+        route.as_deref(),
+        &routed.label,
+        args.model.as_deref(),
+    );
+    let via = resolve(
+        args.via,
+        args.deadline,
+        target.as_ref(),
+        &config.batch,
+        &routed.label,
+    )?;
     let backend = Backend {
         router: routed.router,
         route: routed.route,
@@ -228,13 +268,47 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         .filter(|(job, history)| written_count(history) < u64::from(job.n))
         .collect();
 
+    // Jobs with images in a batch job of an earlier run that is not over go back to it,
+    // whatever `--via` says: sending them again would pay twice.
+    let live: Vec<BatchHistory> = replay.live_batches().cloned().collect();
+    let (attached, free): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(job, _)| {
+        live.iter()
+            .any(|batch| batch.images.iter().any(|key| key.job == job.key))
+    });
+    let free_images: u64 = free
+        .iter()
+        .map(|(job, history)| u64::from(job.n).saturating_sub(written_count(history)))
+        .sum();
+    let policy = if via == Via::Auto {
+        let statuses = match backend.router.pool_statuses().await {
+            Ok(statuses) => statuses,
+            Err(e) => {
+                tracing::info!(error = %e.message(), "auto: no pool status; planning without it");
+                Vec::new()
+            }
+        };
+        Some(policy_input(
+            jiff::Timestamp::now(),
+            args.deadline.unwrap_or_default(),
+            free_images,
+            &statuses,
+            u64::from(args.concurrency),
+            target.as_ref().map(|_| &config.batch),
+        ))
+    } else {
+        None
+    };
+    let (interactive, mut to_batch, how) = split(via, free, policy.as_ref());
+    to_batch.extend(attached);
+
     if args.dry_run {
         dry_run(
             config,
             &args,
             &backend,
             &pools,
-            &pending,
+            (&interactive, &to_batch),
+            (via, &how),
             already,
             &parsed.malformed,
         )?;
@@ -267,7 +341,41 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         max_wait: max_wait(args.max_wait, MaxWait::Windows),
         rescue_dir: crate::recovery::dir(config),
     };
-    let mut summary = run_jobs(backend, journal, settings, pending, None, summary).await?;
+    let remote = if to_batch.is_empty() {
+        None
+    } else {
+        Some(remote_work(
+            config,
+            &args,
+            target.as_ref(),
+            to_batch,
+            live,
+            backend.router.default_model(),
+        )?)
+    };
+    if via != Via::Interactive || remote.is_some() {
+        eprintln!(
+            "imagegate: --via {}: {} image(s) via the Batch API, {} interactive ({})",
+            via.word(),
+            how.batch_images
+                + remote.as_ref().map_or(0, |r| {
+                    r.jobs
+                        .iter()
+                        .map(|(job, history)| {
+                            u64::from(job.n).saturating_sub(written_count(history))
+                        })
+                        .sum::<u64>()
+                        .saturating_sub(how.batch_images)
+                }),
+            how.interactive_images,
+            how.reason
+        );
+    }
+    let summary = Summary {
+        via: via.word().to_owned(),
+        ..summary
+    };
+    let mut summary = run_jobs(backend, journal, settings, interactive, remote, summary).await?;
     if !summary.complete() {
         summary.resume = Some(resume_command());
     }
@@ -294,6 +402,85 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         )));
     }
     skipped_lines_fail(&args.input, &parsed.malformed)
+}
+
+/// The Batch API side of the run: the target's client (or, for jobs re-attached to a batch of
+/// an earlier run when this run has no batch target, the provider that batch went to).
+fn remote_work(
+    config: &Config,
+    args: &Args,
+    target: Option<&BatchTarget>,
+    jobs: Vec<(Job, JobHistory)>,
+    live: Vec<BatchHistory>,
+    default_model: &str,
+) -> Result<RemoteWork, Failure> {
+    let (provider, provider_config, model) = match target {
+        Some(target) => (
+            target.provider.clone(),
+            target.config.clone(),
+            target.model.clone(),
+        ),
+        None => {
+            let Some(first) = live.first() else {
+                return Err(Failure::usage(
+                    "no Gemini target with its Batch API on for the Batch API jobs".to_owned(),
+                ));
+            };
+            (
+                first.provider.clone(),
+                config
+                    .providers
+                    .get(&first.provider)
+                    .cloned()
+                    .unwrap_or_default(),
+                args.model
+                    .clone()
+                    .unwrap_or_else(|| default_model.to_owned()),
+            )
+        }
+    };
+    let api = GeminiBatch::from_config(&provider, &provider_config).map_err(|e| {
+        Failure::usage(format!("provider `{provider}` (Batch API): {}", e.message()))
+    })?;
+    let batch = &config.batch;
+    Ok(RemoteWork {
+        settings: RemoteSettings {
+            api: std::sync::Arc::new(api),
+            provider,
+            model,
+            poll_interval: batch.poll_interval(),
+            max_poll_interval: batch.max_poll_interval(),
+            job_size: batch.job_size(),
+            prices: config.price_table(),
+            run_id: run_id(),
+        },
+        jobs,
+        live,
+    })
+}
+
+/// A prefix for this run's batch job display names that no other run shares: the start time
+/// in milliseconds and the process id, in base 36.
+fn run_id() -> String {
+    fn base36(mut n: u128) -> String {
+        let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        let mut out = Vec::new();
+        loop {
+            out.push(digits[(n % 36) as usize]);
+            n /= 36;
+            if n == 0 {
+                break;
+            }
+        }
+        out.reverse();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    let millis = u128::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or_default();
+    format!(
+        "imagegate-{}-{}",
+        base36(millis),
+        base36(u128::from(std::process::id()))
+    )
 }
 
 /// Exit 1 when input lines were skipped, so a script sees that a prompt was dropped.
@@ -339,12 +526,14 @@ fn route_pools(config: &Config, route: &str) -> Result<Vec<PlannedTarget>, Failu
     Ok(pools)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn dry_run(
     config: &Config,
     args: &Args,
     backend: &Backend,
     targets: &[PlannedTarget],
-    pending: &[(Job, JobHistory)],
+    (interactive, to_batch): (&[(Job, JobHistory)], &[(Job, JobHistory)]),
+    (via, how): (Via, &Split),
     already: u64,
     malformed: &[Malformed],
 ) -> Result<(), Failure> {
@@ -352,10 +541,22 @@ fn dry_run(
     let prices = config.price_table();
     let mut images = 0;
     let mut cost = 0.0;
+    let (mut cost_interactive, mut cost_batch) = (0.0, 0.0);
+    let (mut images_interactive, mut images_batch) = (0, 0);
     let mut unpriced = std::collections::BTreeSet::new();
-    for (job, history) in pending {
+    let pending: Vec<(&(Job, JobHistory), bool)> = interactive
+        .iter()
+        .map(|entry| (entry, false))
+        .chain(to_batch.iter().map(|entry| (entry, true)))
+        .collect();
+    for ((job, history), via_batch) in &pending {
         let remaining = u64::from(job.n) - written_count(history);
         images += remaining;
+        if *via_batch {
+            images_batch += remaining;
+        } else {
+            images_interactive += remaining;
+        }
         let model = job
             .model
             .clone()
@@ -365,18 +566,30 @@ fn dry_run(
         if let Some(size) = job.size {
             call = call.with_size(size);
         }
-        match prices.estimate(&call, &model, false) {
+        match (
+            prices.estimate(&call, &model, false),
+            prices.estimate(&call, &model, true),
+        ) {
             #[allow(clippy::cast_precision_loss)]
-            Some(per_call) => cost += per_call * remaining as f64,
-            None => {
+            (Some(full), Some(half)) => {
+                let remaining = remaining as f64;
+                cost_interactive += full * remaining;
+                cost_batch += half * remaining;
+                cost += if *via_batch { half } else { full } * remaining;
+            }
+            _ => {
                 unpriced.insert(model);
             }
         }
     }
+    // The time estimate is for the interactive part: batch jobs take the Batch API's
+    // turnaround (up to 24 h), whatever the pools allow.
+    let (simulated_images, pending_jobs) = (images_interactive, pending.len());
+    let images_for_time = simulated_images;
     let pools: Vec<_> = targets.iter().map(|t| t.pool.clone()).collect();
-    let bound = time_for(images, &pools);
+    let bound = time_for(images_for_time, &pools);
     let concurrency = usize::try_from(args.concurrency).unwrap_or(1);
-    let simulation = match simulated(images, targets, concurrency) {
+    let simulation = match simulated(images_for_time, targets, concurrency) {
         Ok(simulation) => Some(simulation),
         Err(why) => {
             tracing::info!(%why, "dry run: no simulation; using the simple bound");
@@ -389,10 +602,17 @@ fn dry_run(
     };
     let report = DryRun {
         dry_run: true,
-        jobs: pending.len(),
+        jobs: pending_jobs,
         images,
         images_already_done: already,
         estimated_cost_usd: cost,
+        via: via.word(),
+        via_reason: &how.reason,
+        images_interactive,
+        images_batch,
+        cost_interactive_usd: cost_interactive,
+        cost_batch_usd: cost_batch,
+        saving_usd: cost_interactive - cost,
         unpriced_models: unpriced.into_iter().collect(),
         estimated_time_s,
         time_method,
@@ -411,9 +631,30 @@ fn dry_run(
         report.jobs, report.images, report.images_already_done
     );
     println!(
-        "estimated cost: ${:.3} (price table, per call)",
-        report.estimated_cost_usd
+        "estimated cost: ${:.3} (price table, per call): {} image(s) interactive, {} via the \
+         Batch API (--via {}: {})",
+        report.estimated_cost_usd,
+        report.images_interactive,
+        report.images_batch,
+        report.via,
+        report.via_reason
     );
+    let saving_share = if report.cost_interactive_usd > 0.0 {
+        report.saving_usd / report.cost_interactive_usd * 100.0
+    } else {
+        0.0
+    };
+    println!(
+        "  all interactive: ${:.3}; all via the Batch API: ${:.3}; this plan saves ${:.3} \
+         ({saving_share:.0}%)",
+        report.cost_interactive_usd, report.cost_batch_usd, report.saving_usd
+    );
+    if report.images_batch > 0 {
+        println!(
+            "  the Batch API's images arrive within its turnaround (target 24 h, usually much \
+             less); the time below is for the interactive ones"
+        );
+    }
     if !report.unpriced_models.is_empty() {
         println!(
             "  no price for: {} (counted as free)",
