@@ -12,6 +12,7 @@ use imagegate_core::{
 };
 use imagegate_http::{HttpShell, sensitive_header};
 
+use crate::batch::BatchOptions;
 use crate::response::{PROVIDER, parse_response_for};
 use imagegate_gemini_wire::{
     DEFAULT_MODEL, build_request, capabilities_for, check_model, endpoint_for,
@@ -46,12 +47,14 @@ const API_PATH: &str = "/v1beta";
 /// [`ErrorKind::InvalidRequest`] before anything is sent.
 #[derive(Clone)]
 pub struct GeminiProvider {
-    key: ApiKey,
-    base_url: String,
-    http: HttpShell,
-    project: Option<String>,
+    pub(crate) key: ApiKey,
+    pub(crate) base_url: String,
+    pub(crate) http: HttpShell,
+    pub(crate) project: Option<String>,
     model: String,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Inline/file thresholds and sizes for the Batch API calls (`crate::batch`).
+    pub(crate) batch: BatchOptions,
 }
 
 impl GeminiProvider {
@@ -64,6 +67,7 @@ impl GeminiProvider {
             project: None,
             model: DEFAULT_MODEL.to_owned(),
             clock: Arc::new(SystemClock),
+            batch: BatchOptions::default(),
         }
     }
 
@@ -169,7 +173,7 @@ impl GeminiProvider {
     }
 
     /// Checks `request` against what `model` can do, before anything is sent.
-    fn check(&self, request: &GenerateRequest, model: &str) -> Result<(), Error> {
+    pub(crate) fn check(&self, request: &GenerateRequest, model: &str) -> Result<(), Error> {
         request.validate()?;
         let caps = capabilities_for(model);
         if request.count > caps.max_images_per_call {

@@ -9,11 +9,22 @@ use std::collections::BTreeSet;
 
 use imagegate_core::ErrorKind;
 use imagegate_gemini::parse_response;
-use imagegate_testkit::{Fixture, Origin, check_table};
+use imagegate_testkit::table::check_fixtures;
+use imagegate_testkit::{Fixture, Origin};
+
+/// The Batch API's exchanges (`fixtures/gemini/batch`) are read by the batch parsers
+/// (tests/batch_fixtures.rs), not by `generateContent`'s.
+fn interactive_fixtures() -> Vec<Fixture> {
+    Fixture::load_dir("gemini")
+        .unwrap()
+        .into_iter()
+        .filter(|f| !f.id.starts_with("gemini/batch/"))
+        .collect()
+}
 
 #[test]
 fn every_gemini_fixture_is_classified_as_it_expects() {
-    let checked = check_table("gemini", |f| {
+    let checked = check_fixtures(&interactive_fixtures(), |f| {
         parse_response(f.status(), &f.headers(), &f.body(), f.now())
     })
     .unwrap_or_else(|report| panic!("{report}"));
@@ -55,7 +66,7 @@ fn every_recorded_capture_keeps_its_fixture() {
 
 #[test]
 fn the_fixtures_cover_every_kind_gemini_can_produce() {
-    let fixtures = Fixture::load_dir("gemini").unwrap();
+    let fixtures = interactive_fixtures();
     let covered: BTreeSet<ErrorKind> = fixtures.iter().filter_map(|f| f.expect.kind).collect();
     // Timeout and connect come from the transport (tests/provider.rs), config_invalid from the
     // builder, unexpected from nothing Gemini sends: every other kind must be pinned here.

@@ -377,17 +377,72 @@ pub fn result_from_item(
 }
 
 /// A per-request error (a google.rpc Status: `{code, message, status, details}`), classified by
-/// the classifier interactive answers go through, as if it had come back with HTTP `code`.
+/// the classifier interactive answers go through, as if it had come back with the matching
+/// HTTP status. `code` may be an HTTP status (`429`) or a google.rpc code (`8`, what
+/// long-running operations carry); the `status` name decides when the code is missing.
 pub fn classify_request_error(status: &Value, now: Timestamp) -> Error {
-    let code = status
-        .get("code")
-        .and_then(as_u64)
-        .and_then(|c| u16::try_from(c).ok())
-        .and_then(|c| StatusCode::from_u16(c).ok())
-        .filter(|c| !c.is_success())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = json!({ "error": status }).to_string();
-    imagegate_google_rpc::classify(code, &HeaderMap::new(), body.as_bytes(), now, PROVIDER)
+    let code = status.get("code").and_then(as_u64);
+    let named = status.get("status").and_then(Value::as_str);
+    let http = match code {
+        Some(c @ 100..=599) => u16::try_from(c).ok(),
+        Some(c) => rpc_code_name(c).and_then(http_for_rpc),
+        None => named.and_then(http_for_rpc),
+    }
+    .and_then(|c| StatusCode::from_u16(c).ok())
+    .filter(|c| !c.is_success())
+    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut envelope = status.clone();
+    if let Some(map) = envelope.as_object_mut() {
+        map.insert("code".into(), json!(http.as_u16()));
+        if named.is_none()
+            && let Some(name) = code.and_then(rpc_code_name)
+        {
+            map.insert("status".into(), json!(name));
+        }
+    }
+    let body = json!({ "error": envelope }).to_string();
+    imagegate_google_rpc::classify(http, &HeaderMap::new(), body.as_bytes(), now, PROVIDER)
+}
+
+/// The name of a google.rpc code (google/rpc/code.proto).
+fn rpc_code_name(code: u64) -> Option<&'static str> {
+    Some(match code {
+        1 => "CANCELLED",
+        2 => "UNKNOWN",
+        3 => "INVALID_ARGUMENT",
+        4 => "DEADLINE_EXCEEDED",
+        5 => "NOT_FOUND",
+        6 => "ALREADY_EXISTS",
+        7 => "PERMISSION_DENIED",
+        8 => "RESOURCE_EXHAUSTED",
+        9 => "FAILED_PRECONDITION",
+        10 => "ABORTED",
+        11 => "OUT_OF_RANGE",
+        12 => "UNIMPLEMENTED",
+        13 => "INTERNAL",
+        14 => "UNAVAILABLE",
+        15 => "DATA_LOSS",
+        16 => "UNAUTHENTICATED",
+        _ => return None,
+    })
+}
+
+/// The HTTP status google.rpc maps a code name to (google/rpc/code.proto's comments).
+fn http_for_rpc(name: &str) -> Option<u16> {
+    Some(match name {
+        "CANCELLED" => 499,
+        "UNKNOWN" | "INTERNAL" | "DATA_LOSS" => 500,
+        "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE" => 400,
+        "DEADLINE_EXCEEDED" => 504,
+        "NOT_FOUND" => 404,
+        "ALREADY_EXISTS" | "ABORTED" => 409,
+        "PERMISSION_DENIED" => 403,
+        "RESOURCE_EXHAUSTED" => 429,
+        "UNIMPLEMENTED" => 501,
+        "UNAVAILABLE" => 503,
+        "UNAUTHENTICATED" => 401,
+        _ => return None,
+    })
 }
 
 fn bad_answer(message: String) -> Error {
