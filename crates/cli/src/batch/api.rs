@@ -47,7 +47,6 @@ impl RemoteState {
 pub(crate) struct RemoteJob {
     /// The server's name (`batches/...`).
     pub name: String,
-    pub display_name: String,
     pub state: RemoteState,
     /// Requests in the job, and how many have an outcome (succeeded or failed).
     pub total: u64,

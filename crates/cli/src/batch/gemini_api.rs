@@ -71,7 +71,6 @@ fn remote(job: BatchJob) -> RemoteJob {
     }
     RemoteJob {
         name: job.name.clone(),
-        display_name: job.display_name.clone(),
         state: remote_state,
         total: job.stats.requests,
         finished: job.stats.succeeded + job.stats.failed,

@@ -893,3 +893,7 @@ fn write_results(
     }
     finished
 }
+
+#[cfg(test)]
+#[path = "remote_tests.rs"]
+mod tests;
