@@ -197,6 +197,12 @@ pub(crate) struct BatchConfig {
     /// sooner, larger ones mean fewer jobs to poll.
     #[serde(default)]
     pub job_size: Option<usize>,
+    /// The largest result (in bytes, estimated from the image sizes, counted twice as the
+    /// Operation carries it twice) a job may return inline in a poll; a larger job uploads its
+    /// requests as a JSONL file and downloads a responses file (default 16 MiB; 0: always a
+    /// file).
+    #[serde(default)]
+    pub inline_max_result_bytes: Option<u64>,
 }
 
 /// The Batch API's target turnaround, and so the default of `min_deadline` and `turnaround`.

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use imagegate_core::{Error, GenerateRequest};
 use imagegate_gemini::GeminiProvider;
-use imagegate_gemini::batch::{BatchJob, BatchRequest, BatchState};
+use imagegate_gemini::batch::{BatchJob, BatchOptions, BatchRequest, BatchState};
 
 use super::api::{BatchApi, RemoteJob, RemoteResult, RemoteState};
-use crate::config::ProviderConfig;
+use crate::config::{BatchConfig, ProviderConfig};
 
 /// The Gemini Batch API of one configured provider.
 #[derive(Debug)]
@@ -21,7 +21,11 @@ impl GeminiBatch {
     ///
     /// # Errors
     /// The provider's own: a missing key variable, a bad base URL.
-    pub(crate) fn from_config(name: &str, config: &ProviderConfig) -> Result<Self, Error> {
+    pub(crate) fn from_config(
+        name: &str,
+        config: &ProviderConfig,
+        batch: &BatchConfig,
+    ) -> Result<Self, Error> {
         let key_var = config.key_env(name);
         let base_url = config.base_url.clone();
         let lookup = |variable: &str| {
@@ -48,7 +52,11 @@ impl GeminiBatch {
         if let Some(model) = &config.model {
             gemini = gemini.with_model(model.clone());
         }
-        Ok(GeminiBatch(gemini))
+        let mut options = BatchOptions::default();
+        if let Some(bytes) = batch.inline_max_result_bytes {
+            options.inline_max_result_bytes = bytes;
+        }
+        Ok(GeminiBatch(gemini.with_batch_options(options)))
     }
 }
 

@@ -439,7 +439,7 @@ fn remote_work(
             )
         }
     };
-    let api = GeminiBatch::from_config(&provider, &provider_config).map_err(|e| {
+    let api = GeminiBatch::from_config(&provider, &provider_config, &config.batch).map_err(|e| {
         Failure::usage(format!("provider `{provider}` (Batch API): {}", e.message()))
     })?;
     let batch = &config.batch;
@@ -597,6 +597,14 @@ fn dry_run(
         }
     };
     let (estimated_time_s, time_method) = match &simulation {
+        _ if images_interactive == 0 && images_batch > 0 => {
+            let turnaround = config.batch.turnaround();
+            (
+                Some(turnaround.as_secs_f64()),
+                "the Batch API's turnaround at most (batch.turnaround), usually much less"
+                    .to_owned(),
+            )
+        }
         Some(sim) => (Some(sim.seconds), sim.method.clone()),
         None => (bound.seconds, bound.method.clone()),
     };
@@ -649,7 +657,7 @@ fn dry_run(
          ({saving_share:.0}%)",
         report.cost_interactive_usd, report.cost_batch_usd, report.saving_usd
     );
-    if report.images_batch > 0 {
+    if report.images_batch > 0 && report.images_interactive > 0 {
         println!(
             "  the Batch API's images arrive within its turnaround (target 24 h, usually much \
              less); the time below is for the interactive ones"
