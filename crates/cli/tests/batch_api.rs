@@ -47,8 +47,9 @@ fn operation(state: &str, keys: &[&str]) -> Value {
         });
         op["done"] = json!(true);
         let mut response = output;
-        response["@type"] =
-            json!("type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput");
+        response["@type"] = json!(
+            "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput"
+        );
         op["response"] = response;
     }
     op
@@ -123,7 +124,14 @@ async fn via_batch_writes_the_results_like_interactive_images_at_half_the_price(
                 &dir,
                 &uri,
                 &[
-                    "batch", "in.txt", "--out", "out", "--provider", "gemini", "--via", "batch",
+                    "batch",
+                    "in.txt",
+                    "--out",
+                    "out",
+                    "--provider",
+                    "gemini",
+                    "--via",
+                    "batch",
                     "--json",
                 ],
             )
@@ -141,7 +149,10 @@ async fn via_batch_writes_the_results_like_interactive_images_at_half_the_price(
     assert_eq!(summary["via"], "batch");
     assert_eq!(summary["images_via_batch"], 2);
     assert_eq!(summary["images_written"], 2);
-    assert!((summary["cost_usd"].as_f64().unwrap() - 0.039).abs() < 1e-9, "{summary}");
+    assert!(
+        (summary["cost_usd"].as_f64().unwrap() - 0.039).abs() < 1e-9,
+        "{summary}"
+    );
     assert_eq!(summary["batch_jobs"][0]["name"], "batches/wm-1");
     assert_eq!(summary["batch_jobs"][0]["state"], "succeeded");
     let requests = server.received_requests().await.unwrap();
@@ -177,7 +188,16 @@ async fn via_batch_writes_the_results_like_interactive_images_at_half_the_price(
             run(
                 &dir,
                 &uri,
-                &["batch", "in.txt", "--out", "out", "--provider", "gemini", "--via", "batch"],
+                &[
+                    "batch",
+                    "in.txt",
+                    "--out",
+                    "out",
+                    "--provider",
+                    "gemini",
+                    "--via",
+                    "batch",
+                ],
             )
         }
     })
@@ -218,17 +238,32 @@ fn the_dry_run_prices_both_ways_and_auto_takes_the_batch_api_when_the_deadline_a
     assert_eq!(report["via"], "auto", "{report}");
     assert_eq!(report["images_batch"], 25);
     assert_eq!(report["images_interactive"], 0);
-    assert!(close(&report["cost_interactive_usd"], 25.0 * 0.039), "{report}");
-    assert!(close(&report["cost_batch_usd"], 25.0 * 0.039 / 2.0), "{report}");
-    assert!(close(&report["estimated_cost_usd"], 25.0 * 0.039 / 2.0), "{report}");
+    assert!(
+        close(&report["cost_interactive_usd"], 25.0 * 0.039),
+        "{report}"
+    );
+    assert!(
+        close(&report["cost_batch_usd"], 25.0 * 0.039 / 2.0),
+        "{report}"
+    );
+    assert!(
+        close(&report["estimated_cost_usd"], 25.0 * 0.039 / 2.0),
+        "{report}"
+    );
     assert!(close(&report["saving_usd"], 25.0 * 0.039 / 2.0), "{report}");
 
     // Too close for it: interactive, as before; no saving, both costs still shown.
     let report = dry(&["--deadline", "2h"]);
     assert_eq!(report["via"], "interactive", "{report}");
     assert_eq!(report["images_interactive"], 25);
-    assert!(close(&report["estimated_cost_usd"], 25.0 * 0.039), "{report}");
-    assert!(close(&report["cost_batch_usd"], 25.0 * 0.039 / 2.0), "{report}");
+    assert!(
+        close(&report["estimated_cost_usd"], 25.0 * 0.039),
+        "{report}"
+    );
+    assert!(
+        close(&report["cost_batch_usd"], 25.0 * 0.039 / 2.0),
+        "{report}"
+    );
     assert!(close(&report["saving_usd"], 0.0), "{report}");
 
     // Forced either way.
@@ -238,13 +273,22 @@ fn the_dry_run_prices_both_ways_and_auto_takes_the_batch_api_when_the_deadline_a
         dir.path(),
         "http://127.0.0.1:9",
         &[
-            "batch", "in.txt", "--out", "out", "--provider", "gemini", "--dry-run", "--deadline",
+            "batch",
+            "in.txt",
+            "--out",
+            "out",
+            "--provider",
+            "gemini",
+            "--dry-run",
+            "--deadline",
             "30h",
         ],
     );
     let text = stdout(&text);
     assert!(
-        text.contains("all interactive: $0.975; all via the Batch API: $0.488; this plan saves $0.488 (50%)"),
+        text.contains(
+            "all interactive: $0.975; all via the Batch API: $0.488; this plan saves $0.488 (50%)"
+        ),
         "{text}"
     );
     assert!(
@@ -261,7 +305,14 @@ fn the_flags_refuse_what_cannot_work() {
     // The mock has no Batch API.
     let output = imagegate(dir.path())
         .args([
-            "batch", "in.txt", "--out", "out", "--provider", "mock", "--via", "batch",
+            "batch",
+            "in.txt",
+            "--out",
+            "out",
+            "--provider",
+            "mock",
+            "--via",
+            "batch",
         ])
         .output()
         .unwrap();
@@ -271,7 +322,16 @@ fn the_flags_refuse_what_cannot_work() {
     let output = run(
         dir.path(),
         "http://127.0.0.1:9",
-        &["batch", "in.txt", "--out", "out", "--provider", "gemini", "--via", "auto"],
+        &[
+            "batch",
+            "in.txt",
+            "--out",
+            "out",
+            "--provider",
+            "gemini",
+            "--via",
+            "auto",
+        ],
     );
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("--via auto needs --deadline"));
@@ -284,7 +344,16 @@ fn the_flags_refuse_what_cannot_work() {
     let output = run(
         dir.path(),
         "http://127.0.0.1:9",
-        &["batch", "in.txt", "--out", "out", "--provider", "gemini", "--via", "batch"],
+        &[
+            "batch",
+            "in.txt",
+            "--out",
+            "out",
+            "--provider",
+            "gemini",
+            "--via",
+            "batch",
+        ],
     );
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     // Only Gemini has one.
@@ -293,7 +362,11 @@ fn the_flags_refuse_what_cannot_work() {
         "[providers.openrouter]\nbatch = true\n",
     )
     .unwrap();
-    let output = run(dir.path(), "http://127.0.0.1:9", &["batch", "in.txt", "--out", "out"]);
+    let output = run(
+        dir.path(),
+        "http://127.0.0.1:9",
+        &["batch", "in.txt", "--out", "out"],
+    );
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("providers.openrouter.batch"),

@@ -30,9 +30,7 @@ impl GeminiBatch {
         let base_url = config.base_url.clone();
         let lookup = |variable: &str| {
             if variable == imagegate_gemini::API_KEY_ENV {
-                key_var
-                    .as_deref()
-                    .and_then(|var| std::env::var(var).ok())
+                key_var.as_deref().and_then(|var| std::env::var(var).ok())
             } else if variable == imagegate_gemini::BASE_URL_ENV {
                 base_url.clone()
             } else {

@@ -433,7 +433,11 @@ mod tests {
         assert_eq!(replay.batches[0].name.as_deref(), Some("batches/x"));
         assert_eq!(replay.batches[0].ended.as_deref(), Some("expired"));
         let live: Vec<&str> = replay.live_batches().map(|b| b.batch.as_str()).collect();
-        assert_eq!(live, ["imagegate-a-2"], "planned, never created: found by listing");
+        assert_eq!(
+            live,
+            ["imagegate-a-2"],
+            "planned, never created: found by listing"
+        );
         assert_eq!(replay.batches[1].name, None);
     }
 

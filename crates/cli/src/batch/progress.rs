@@ -158,10 +158,8 @@ impl Progress {
     /// beside the interactive work; one plain line per change without a terminal).
     pub(crate) fn batch(&self, display_name: &str, state: &str, finished: u64, total: u64) {
         let status = self.update(|c| {
-            c.batches.insert(
-                display_name.to_owned(),
-                (state.to_owned(), finished, total),
-            );
+            c.batches
+                .insert(display_name.to_owned(), (state.to_owned(), finished, total));
         });
         if self.bar.is_none()
             && let Some(status) = status

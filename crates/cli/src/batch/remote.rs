@@ -132,7 +132,10 @@ pub(super) async fn drive(shared: Arc<Shared>, work: RemoteWork) -> Vec<(Job, Ou
     let order: Vec<Job> = jobs.iter().map(|(job, _)| job.clone()).collect();
     let ctx = Arc::new(Ctx {
         shared,
-        jobs: jobs.into_iter().map(|(job, _)| (job.key.clone(), job)).collect(),
+        jobs: jobs
+            .into_iter()
+            .map(|(job, _)| (job.key.clone(), job))
+            .collect(),
         settings,
         seq: AtomicU32::new(0),
         committed: Mutex::new(0.0),
@@ -266,13 +269,15 @@ fn settle_on_disk(
             place_rescued(shared, job, index, &job.image_stem(index), kept)?;
             Ok(true)
         }
-        Some(ImageState::Interrupted) => match on_disk(&shared.settings.out_dir, &job.image_stem(index)) {
-            Some(path) => {
-                adopt(shared, job, index, &path)?;
-                Ok(true)
+        Some(ImageState::Interrupted) => {
+            match on_disk(&shared.settings.out_dir, &job.image_stem(index)) {
+                Some(path) => {
+                    adopt(shared, job, index, &path)?;
+                    Ok(true)
+                }
+                None => Ok(false),
             }
-            None => Ok(false),
-        },
+        }
         _ => Ok(false),
     }
 }
@@ -400,12 +405,26 @@ fn answered(error: &Error) -> bool {
         )
 }
 
+/// A job the server made.
+struct Created {
+    display: String,
+    model: String,
+    keys: Vec<ImageKey>,
+    name: String,
+    /// Images of the plan that could not be asked for.
+    failed: Vec<(ImageKey, FailedJob)>,
+}
+
 /// One batch job, from its plan to its last result.
 async fn run_batch(ctx: Arc<Ctx>, plan: Plan) -> Finished {
     let reattached = matches!(plan, Plan::Attach { .. });
-    let (display, model, keys, mut name) = match plan {
+    let mut early: Vec<(ImageKey, FailedJob)> = Vec::new();
+    let (display, model, keys, job_name) = match plan {
         Plan::New { model, keys } => match create(&ctx, model, keys).await {
-            Ok(created) => created,
+            Ok(created) => {
+                early = created.failed;
+                (created.display, created.model, created.keys, created.name)
+            }
             Err(finished) => return finished,
         },
         Plan::Attach { history, keys } => {
@@ -467,14 +486,26 @@ async fn run_batch(ctx: Arc<Ctx>, plan: Plan) -> Finished {
                 });
                 return Finished::default();
             }
-            (history.batch, history.model, keys, Some(name))
+            (history.batch, history.model, keys, name)
         }
     };
-    let Some(job_name) = name.take() else {
-        return Finished::default();
-    };
-    ctx.summarise(&display, Some(&job_name), "pending", keys.len());
-    let job = match poll(&ctx, &display, &job_name, keys.len()).await {
+    let mut finished = follow(&ctx, display, model.clone(), keys, &job_name, reattached).await;
+    finished.failed.append(&mut early);
+    finished.model = model;
+    finished
+}
+
+/// Polls the created job `job_name` to its end and writes its results.
+async fn follow(
+    ctx: &Ctx,
+    display: String,
+    model: String,
+    keys: Vec<ImageKey>,
+    job_name: &str,
+    reattached: bool,
+) -> Finished {
+    ctx.summarise(&display, Some(job_name), "pending", keys.len());
+    let job = match poll(ctx, &display, job_name, keys.len()).await {
         Polled::Done(job) => job,
         Polled::Stopped => {
             return Finished {
@@ -493,7 +524,7 @@ async fn run_batch(ctx: Arc<Ctx>, plan: Plan) -> Finished {
                 "batch job {display} ({job_name}) is gone: {}",
                 error.message()
             ));
-            ctx.summarise(&display, Some(&job_name), "lost", keys.len());
+            ctx.summarise(&display, Some(job_name), "lost", keys.len());
             return Finished {
                 unfinished: keys,
                 model,
@@ -501,13 +532,13 @@ async fn run_batch(ctx: Arc<Ctx>, plan: Plan) -> Finished {
             };
         }
     };
-    ctx.summarise(&display, Some(&job_name), job.state.word(), keys.len());
+    ctx.summarise(&display, Some(job_name), job.state.word(), keys.len());
     if job.state != RemoteState::Succeeded {
         if let Err(e) = ctx.journal(Record::BatchEnded {
             batch: display.clone(),
             state: job.state.word().to_owned(),
         }) {
-            return io_failed(&ctx, &keys, e);
+            return io_failed(ctx, &keys, e);
         }
         ctx.shared.progress.line(&format!(
             "batch job {display} ({job_name}) {}: its {} image(s) without a result are sent \
@@ -549,18 +580,18 @@ async fn run_batch(ctx: Arc<Ctx>, plan: Plan) -> Finished {
                     "fetching the results of {display} failed ({}); trying again",
                     error.message()
                 ));
-                sleep_or_stop(&ctx, ctx.settings.poll_interval).await;
+                sleep_or_stop(ctx, ctx.settings.poll_interval).await;
             }
         }
     };
-    let mut finished = write_results(&ctx, &display, &model, &keys, results, reattached);
-    if finished.stopped.is_empty() {
-        if let Err(e) = ctx.journal(Record::BatchEnded {
+    let mut finished = write_results(ctx, &display, &model, &keys, results, reattached);
+    if finished.stopped.is_empty()
+        && let Err(e) = ctx.journal(Record::BatchEnded {
             batch: display.clone(),
             state: "succeeded".to_owned(),
-        }) {
-            ctx.shared.progress.line(&e);
-        }
+        })
+    {
+        ctx.shared.progress.line(&e);
     }
     finished.model = model;
     finished
@@ -574,11 +605,7 @@ fn io_failed(ctx: &Ctx, keys: &[ImageKey], error: String) -> Finished {
 
 /// Plans, journals and creates a job for `keys`: its display name, model, images and server
 /// name; or how its images ended when no job was made.
-async fn create(
-    ctx: &Ctx,
-    model: String,
-    keys: Vec<ImageKey>,
-) -> Result<(String, String, Vec<ImageKey>, Option<String>), Finished> {
+async fn create(ctx: &Ctx, model: String, keys: Vec<ImageKey>) -> Result<Created, Finished> {
     let (requests, failed) = requests(ctx, keys).await;
     let mut finished = Finished {
         failed,
@@ -645,13 +672,20 @@ async fn create(
         .map(|(key, request)| (key.wire(), request))
         .collect();
     ctx.summarise(&display, None, "creating", keys.len());
-    ctx.shared.progress.batch(&display, "creating", 0, keys.len() as u64);
+    ctx.shared
+        .progress
+        .batch(&display, "creating", 0, keys.len() as u64);
     let mut attempt = 0;
     let outcome = loop {
         attempt += 1;
         match ctx.settings.api.create(&model, &display, &wire).await {
             Ok(job) => break Ok(job),
-            Err(error) if answered(&error) && transient(&error) && attempt < CREATE_ATTEMPTS && !ctx.stopping() => {
+            Err(error)
+                if answered(&error)
+                    && transient(&error)
+                    && attempt < CREATE_ATTEMPTS
+                    && !ctx.stopping() =>
+            {
                 // A 429 or 5xx answer: no job was made, so the same display name is safe.
                 let wait = error
                     .retry_after()
@@ -710,15 +744,15 @@ async fn create(
                 job.name,
                 keys.len()
             ));
-            if !finished.failed.is_empty() {
-                // Images that could not even be asked for fail now; the others wait.
-                for (key, failed) in std::mem::take(&mut finished.failed) {
-                    if let Some(job) = ctx.jobs.get(&key.job) {
-                        record_failure(&ctx.shared, job, &failed);
-                    }
-                }
-            }
-            Ok((display, model, keys, Some(job.name)))
+            // Images that could not even be asked for (an unreadable reference) fail with
+            // the job's outcome; the others wait for the job.
+            Ok(Created {
+                display,
+                model,
+                keys,
+                name: job.name,
+                failed: std::mem::take(&mut finished.failed),
+            })
         }
         Err(error) => {
             let _ = ctx.journal(Record::BatchEnded {
@@ -780,16 +814,21 @@ async fn poll(ctx: &Ctx, display: &str, name: &str, images: usize) -> Polled {
             Ok(job) => {
                 if last != Some((job.state, job.finished)) {
                     last = Some((job.state, job.finished));
-                    ctx.shared
-                        .progress
-                        .batch(display, job.state.word(), job.finished, job.total.max(images as u64));
+                    ctx.shared.progress.batch(
+                        display,
+                        job.state.word(),
+                        job.finished,
+                        job.total.max(images as u64),
+                    );
                     ctx.summarise(display, Some(name), job.state.word(), images);
                 }
                 if job.state.is_terminal() {
                     return Polled::Done(job);
                 }
             }
-            Err(error) if error.kind() == ErrorKind::ModelNotFound || error.http_status() == Some(404) => {
+            Err(error)
+                if error.kind() == ErrorKind::ModelNotFound || error.http_status() == Some(404) =>
+            {
                 return Polled::Lost(error);
             }
             Err(error) => {
@@ -865,7 +904,15 @@ fn write_results(
         let cost = ctx.price(&request, model);
         // A job an earlier run re-attached to may have had this image renamed into place
         // just before that run died (no `written` record yet): adopted, not written twice.
-        match write_image(&ctx.shared, job, key.image, image, &target, cost, reattached) {
+        match write_image(
+            &ctx.shared,
+            job,
+            key.image,
+            image,
+            &target,
+            cost,
+            reattached,
+        ) {
             Ok(()) => {
                 if let Ok(mut summary) = ctx.shared.summary.lock() {
                     summary.images_via_batch += 1;

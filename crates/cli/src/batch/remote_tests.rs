@@ -198,12 +198,7 @@ fn backend() -> Backend {
 
 /// Runs `input` (text, one prompt a line) in `dir` through the Batch API path alone.
 async fn batch_run(dir: &Path, input: &str, api: Arc<Fake>) -> Summary {
-    let parsed = parse(
-        input.as_bytes(),
-        Format::Text,
-        dir,
-        References::Inside,
-    );
+    let parsed = parse(input.as_bytes(), Format::Text, dir, References::Inside);
     let replay = Replay::read(&dir.join(FILE_NAME)).unwrap();
     let jobs = parsed
         .jobs
@@ -274,15 +269,23 @@ fn pngs(dir: &Path) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn images_come_back_under_their_stable_names_and_the_job_is_journaled_before_it_is_created()
-{
+async fn images_come_back_under_their_stable_names_and_the_job_is_journaled_before_it_is_created() {
     let dir = tempfile::tempdir().unwrap();
     let fake = Arc::new(Fake::default());
-    let summary = batch_run(dir.path(), "a red kite\na blue boat\na green hill\n", fake.clone()).await;
+    let summary = batch_run(
+        dir.path(),
+        "a red kite\na blue boat\na green hill\n",
+        fake.clone(),
+    )
+    .await;
     assert!(summary.complete(), "{:?}", summary.failed);
     assert_eq!(
         pngs(dir.path()),
-        ["1-a-red-kite.png", "2-a-blue-boat.png", "3-a-green-hill.png"]
+        [
+            "1-a-red-kite.png",
+            "2-a-blue-boat.png",
+            "3-a-green-hill.png"
+        ]
     );
     // The bytes are the batch result's, written as an interactive image is.
     let expected = imagegate_mock::render::render_image(
@@ -301,7 +304,11 @@ async fn images_come_back_under_their_stable_names_and_the_job_is_journaled_befo
     assert_eq!(summary.images_written, 3);
     // Two jobs of at most two images; every key once.
     assert_eq!(fake.creates(), 2);
-    assert!(fake.submitted().values().all(|n| *n == 1), "{:?}", fake.submitted());
+    assert!(
+        fake.submitted().values().all(|n| *n == 1),
+        "{:?}",
+        fake.submitted()
+    );
     assert_eq!(fake.submitted().len(), 3);
     let journal = journal(dir.path());
     let order: Vec<&str> = journal
@@ -419,10 +426,7 @@ async fn an_expired_job_is_sent_again_only_for_its_images_without_a_result() {
     let keys: Vec<&str> = jobs[1].requests.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["2#0"], "only the image without a result");
     drop(jobs);
-    assert_eq!(
-        pngs(dir.path()),
-        ["1-a-red-kite.png", "2-a-blue-boat.png"]
-    );
+    assert_eq!(pngs(dir.path()), ["1-a-red-kite.png", "2-a-blue-boat.png"]);
     let journal = journal(dir.path());
     let ended: Vec<(&str, &str)> = events(&journal, "batch_ended")
         .iter()
@@ -450,7 +454,10 @@ async fn a_refused_request_fails_its_job_alone_and_a_rerun_sends_only_it() {
     let again = batch_run(dir.path(), input, fake.clone()).await;
     assert_eq!(again.failed.len(), 1);
     let submitted = fake.submitted();
-    assert_eq!(submitted["1#0"], 1, "the finished image is never sent again");
+    assert_eq!(
+        submitted["1#0"], 1,
+        "the finished image is never sent again"
+    );
     assert_eq!(submitted["2#0"], 2, "the refused one is, on the rerun");
 }
 

@@ -134,7 +134,8 @@ pub(crate) async fn run(
     ));
     // The Batch API path runs beside the interactive jobs: its jobs wait at the server, so
     // they take no slot of `--concurrency`.
-    let mut remote_task = remote.map(|work| tokio::spawn(super::remote::drive(Arc::clone(&shared), work)));
+    let mut remote_task =
+        remote.map(|work| tokio::spawn(super::remote::drive(Arc::clone(&shared), work)));
 
     let semaphore = Arc::new(Semaphore::new(shared.settings.concurrency.max(1)));
     let mut tasks = JoinSet::new();

@@ -124,6 +124,9 @@ pub(crate) fn resolve(
     }
 }
 
+/// A job and what the journal says of it.
+pub(crate) type Entry = (Job, JobHistory);
+
 /// How `auto` split the work, for the dry run and the summary.
 #[derive(Debug, Clone)]
 pub(crate) struct Split {
@@ -169,9 +172,9 @@ pub(crate) fn policy_input(
 /// interactive images is filled with whole jobs in input order; the rest go to the Batch API.
 pub(crate) fn split(
     via: Via,
-    jobs: Vec<(Job, JobHistory)>,
+    jobs: Vec<Entry>,
     input: Option<&ViaInput>,
-) -> (Vec<(Job, JobHistory)>, Vec<(Job, JobHistory)>, Split) {
+) -> (Vec<Entry>, Vec<Entry>, Split) {
     let remaining = |(job, history): &(Job, JobHistory)| {
         u64::from(job.n).saturating_sub(written_count(history))
     };

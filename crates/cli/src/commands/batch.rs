@@ -12,15 +12,17 @@ use imagegate_router::{Budget, MaxWait};
 use serde::Serialize;
 
 use crate::batch::estimate::{PlannedTarget, Simulated, TimeEstimate, simulated, time_for};
+use crate::batch::gemini_api::GeminiBatch;
 use crate::batch::input::{Job, Malformed, References, detect, parse};
+use crate::batch::journal::BatchHistory;
 use crate::batch::journal::{FILE_NAME, JobHistory, Journal, Replay};
 use crate::batch::lock::OutputLock;
-use crate::batch::gemini_api::GeminiBatch;
-use crate::batch::journal::BatchHistory;
 use crate::batch::remote::{RemoteSettings, RemoteWork};
 use crate::batch::runner::{Backend, Settings, run as run_jobs, written_count};
 use crate::batch::summary::Summary;
-use crate::batch::via::{BatchTarget, Split, Via, batch_target, policy_input, resolve, split};
+use crate::batch::via::{
+    BatchTarget, Entry, Split, Via, batch_target, policy_input, resolve, split,
+};
 use crate::config::{Config, ProviderConfig};
 use crate::failure::Failure;
 use crate::routes::{max_wait, routed, split_target};
@@ -439,9 +441,13 @@ fn remote_work(
             )
         }
     };
-    let api = GeminiBatch::from_config(&provider, &provider_config, &config.batch).map_err(|e| {
-        Failure::usage(format!("provider `{provider}` (Batch API): {}", e.message()))
-    })?;
+    let api =
+        GeminiBatch::from_config(&provider, &provider_config, &config.batch).map_err(|e| {
+            Failure::usage(format!(
+                "provider `{provider}` (Batch API): {}",
+                e.message()
+            ))
+        })?;
     let batch = &config.batch;
     Ok(RemoteWork {
         settings: RemoteSettings {
@@ -532,7 +538,7 @@ fn dry_run(
     args: &Args,
     backend: &Backend,
     targets: &[PlannedTarget],
-    (interactive, to_batch): (&[(Job, JobHistory)], &[(Job, JobHistory)]),
+    (interactive, to_batch): (&[Entry], &[Entry]),
     (via, how): (Via, &Split),
     already: u64,
     malformed: &[Malformed],
