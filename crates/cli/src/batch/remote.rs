@@ -40,7 +40,7 @@ const SUBMISSIONS_PER_RUN: u32 = 2;
 const CREATE_ATTEMPTS: u32 = 5;
 
 /// How the Batch API path runs.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct RemoteSettings {
     pub api: Arc<dyn BatchApi>,
     /// The configured provider the jobs go to (journal, summary).

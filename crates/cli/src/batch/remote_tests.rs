@@ -219,6 +219,7 @@ async fn batch_run(dir: &Path, input: &str, api: Arc<Fake>) -> Summary {
         model: None,
         rescue_dir: dir.join("rescued"),
         max_wait: MaxWait::Windows,
+        spill: None,
     };
     let remote = RemoteWork {
         settings: RemoteSettings {
@@ -474,4 +475,82 @@ async fn an_expired_job_in_this_run_is_resubmitted_once() {
     assert_eq!(fake.creates(), 2);
     assert_eq!(fake.submitted()["1#0"], 2);
     assert_eq!(pngs(dir.path()), ["1-a-red-kite.png"]);
+}
+
+#[tokio::test]
+async fn under_auto_jobs_the_pools_refuse_for_their_daily_quota_spill_to_the_batch_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Arc::new(Fake::default());
+    let clock: Arc<dyn imagegate_core::Clock> = Arc::new(imagegate_core::SystemClock);
+    let upstream = Arc::new(
+        imagegate_mock::ScriptedProvider::new("gemini", Arc::clone(&clock))
+            .with_default_model(MODEL)
+            .otherwise(imagegate_mock::Outcome::error(Error::new(
+                ErrorKind::QuotaExhausted,
+                "requests per day used up",
+            ))),
+    );
+    let pool = imagegate_core::PoolConfig::new(
+        PoolId::new("gemini", "test", MODEL),
+        Limits::default(),
+        jiff::tz::TimeZone::UTC,
+    );
+    let router = Router::builder(clock)
+        .target(Target::new("gemini", upstream.clone(), MODEL, pool))
+        .build()
+        .unwrap();
+    let backend = Backend {
+        router,
+        route: imagegate_router::DEFAULT_ROUTE.to_owned(),
+    };
+    let parsed = parse(
+        b"a red kite\na blue boat\n",
+        Format::Text,
+        dir.path(),
+        References::Inside,
+    );
+    let jobs = parsed
+        .jobs
+        .iter()
+        .map(|job| (job.clone(), JobHistory::default()))
+        .collect();
+    let settings = Settings {
+        out_dir: dir.path().to_path_buf(),
+        concurrency: 1,
+        max_cost_usd: None,
+        priority: Priority::Background,
+        grace: Duration::from_secs(1),
+        model: None,
+        rescue_dir: dir.path().join("rescued"),
+        max_wait: MaxWait::Windows,
+        spill: Some(RemoteSettings {
+            api: fake.clone(),
+            provider: "gemini".to_owned(),
+            model: MODEL.to_owned(),
+            poll_interval: Duration::from_millis(1),
+            max_poll_interval: Duration::from_millis(2),
+            job_size: 10,
+            prices: imagegate_core::registry::price_table(crate::providers::PROVIDERS),
+            run_id: "imagegate-spill".to_owned(),
+        }),
+    };
+    let summary = run(
+        backend,
+        Journal::open(dir.path()).unwrap(),
+        settings,
+        jobs,
+        None,
+        Summary::default(),
+    )
+    .await
+    .unwrap();
+    assert!(summary.complete(), "{:?}", summary.failed);
+    assert!(
+        upstream.call_count() >= 1,
+        "the interactive pool was tried first"
+    );
+    assert_eq!(fake.creates(), 1);
+    assert_eq!(fake.submitted().len(), 2);
+    assert_eq!(summary.images_via_batch, 2);
+    assert_eq!(pngs(dir.path()), ["1-a-red-kite.png", "2-a-blue-boat.png"]);
 }

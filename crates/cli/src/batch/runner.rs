@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use super::input::Job;
 use super::journal::{ImageState, JobHistory, Journal, Record};
 use super::progress::Progress;
-use super::remote::RemoteWork;
+use super::remote::{RemoteSettings, RemoteWork};
 use super::summary::{FailedJob, Summary};
 use crate::failure::Failure;
 use crate::output::{WriteError, with_fallbacks, write_new};
@@ -49,6 +49,9 @@ pub(crate) struct Settings {
     pub rescue_dir: PathBuf,
     /// How long one image's call may wait for capacity (`--max-wait`).
     pub max_wait: MaxWait,
+    /// Under `--via auto`: the Batch API that jobs refused because the interactive pools are
+    /// parked until their daily reset (`quota_exhausted`) spill to.
+    pub spill: Option<RemoteSettings>,
 }
 
 /// Everything a job task (and the Batch API path) needs.
@@ -261,6 +264,7 @@ pub(crate) async fn run(
             }
         }
     }
+    spill(&shared, &mut outcomes, &stop_rx).await;
     events.abort();
     signals.abort();
     shared.progress.finish();
@@ -294,6 +298,58 @@ pub(crate) async fn run(
     }
     summary.cost_usd = shared.backend.router.spent_usd() + summary.batch_cost_usd;
     Ok(summary)
+}
+
+/// `--via auto`, the policy's rule 3 as the run goes: jobs the interactive pools refused
+/// because their daily quota is used up (they are parked until the reset) go to the Batch API
+/// instead of failing, with what the journal now says of them.
+async fn spill(
+    shared: &Arc<Shared>,
+    outcomes: &mut Vec<(Job, Outcome)>,
+    stop: &watch::Receiver<u32>,
+) {
+    let Some(settings) = shared.settings.spill.clone() else {
+        return;
+    };
+    if *stop.borrow() > 0 {
+        return;
+    }
+    let parked: Vec<Job> = outcomes
+        .iter()
+        .filter(|(_, outcome)| {
+            matches!(outcome, Outcome::Failed(failed) if failed.kind == "quota_exhausted")
+        })
+        .map(|(job, _)| job.clone())
+        .collect();
+    if parked.is_empty() {
+        return;
+    }
+    let replay = match super::journal::Replay::read(shared.journal.path()) {
+        Ok(replay) => replay,
+        Err(e) => {
+            shared.progress.line(&e);
+            return;
+        }
+    };
+    shared.progress.line(&format!(
+        "--via auto: the interactive pools are parked until their daily reset; {} job(s) \
+         spill to the Batch API",
+        parked.len()
+    ));
+    outcomes.retain(|(job, _)| !parked.iter().any(|p| p.key == job.key));
+    let jobs = parked
+        .into_iter()
+        .map(|job| {
+            let history = replay.jobs.get(&job.key).cloned().unwrap_or_default();
+            (job, history)
+        })
+        .collect();
+    let work = RemoteWork {
+        settings,
+        jobs,
+        live: Vec::new(),
+    };
+    outcomes.extend(super::remote::drive(Arc::clone(shared), work).await);
 }
 
 /// Images of a job the journal shows on disk.

@@ -342,18 +342,36 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         model: args.model.clone(),
         max_wait: max_wait(args.max_wait, MaxWait::Windows),
         rescue_dir: crate::recovery::dir(config),
+        spill: None,
     };
+    let run_id = run_id();
     let remote = if to_batch.is_empty() {
         None
     } else {
-        Some(remote_work(
+        let (provider, provider_config, model) = batch_provider(
             config,
             &args,
             target.as_ref(),
-            to_batch,
-            live,
+            &live,
             backend.router.default_model(),
-        )?)
+        )?;
+        Some(RemoteWork {
+            settings: remote_settings(config, &provider, &provider_config, model, &run_id)?,
+            jobs: to_batch,
+            live,
+        })
+    };
+    // Under `auto`, jobs the interactive pools refuse for their daily quota spill to the
+    // Batch API as the run goes (the policy's rule 3).
+    let spill = match (&target, via) {
+        (Some(target), Via::Auto) => Some(remote_settings(
+            config,
+            &target.provider,
+            &target.config,
+            target.model.clone(),
+            &format!("{run_id}-s"),
+        )?),
+        _ => None,
     };
     if via != Via::Interactive || remote.is_some() {
         eprintln!(
@@ -377,6 +395,7 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         via: via.word().to_owned(),
         ..summary
     };
+    let settings = Settings { spill, ..settings };
     let mut summary = run_jobs(backend, journal, settings, interactive, remote, summary).await?;
     if !summary.complete() {
         summary.resume = Some(resume_command());
@@ -406,17 +425,17 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
     skipped_lines_fail(&args.input, &parsed.malformed)
 }
 
-/// The Batch API side of the run: the target's client (or, for jobs re-attached to a batch of
-/// an earlier run when this run has no batch target, the provider that batch went to).
-fn remote_work(
+/// The provider the Batch API side of the run uses: the run's batch target (or, for jobs
+/// re-attached to a batch job of an earlier run when this run has no batch target, the
+/// provider that job went to), its configuration and model.
+fn batch_provider(
     config: &Config,
     args: &Args,
     target: Option<&BatchTarget>,
-    jobs: Vec<(Job, JobHistory)>,
-    live: Vec<BatchHistory>,
+    live: &[BatchHistory],
     default_model: &str,
-) -> Result<RemoteWork, Failure> {
-    let (provider, provider_config, model) = match target {
+) -> Result<(String, ProviderConfig, String), Failure> {
+    Ok(match target {
         Some(target) => (
             target.provider.clone(),
             target.config.clone(),
@@ -440,28 +459,33 @@ fn remote_work(
                     .unwrap_or_else(|| default_model.to_owned()),
             )
         }
-    };
-    let api =
-        GeminiBatch::from_config(&provider, &provider_config, &config.batch).map_err(|e| {
-            Failure::usage(format!(
-                "provider `{provider}` (Batch API): {}",
-                e.message()
-            ))
-        })?;
+    })
+}
+
+/// How the Batch API side runs through `provider`, naming its jobs `RUN_ID-N`.
+fn remote_settings(
+    config: &Config,
+    provider: &str,
+    provider_config: &ProviderConfig,
+    model: String,
+    run_id: &str,
+) -> Result<RemoteSettings, Failure> {
+    let api = GeminiBatch::from_config(provider, provider_config, &config.batch).map_err(|e| {
+        Failure::usage(format!(
+            "provider `{provider}` (Batch API): {}",
+            e.message()
+        ))
+    })?;
     let batch = &config.batch;
-    Ok(RemoteWork {
-        settings: RemoteSettings {
-            api: std::sync::Arc::new(api),
-            provider,
-            model,
-            poll_interval: batch.poll_interval(),
-            max_poll_interval: batch.max_poll_interval(),
-            job_size: batch.job_size(),
-            prices: config.price_table(),
-            run_id: run_id(),
-        },
-        jobs,
-        live,
+    Ok(RemoteSettings {
+        api: std::sync::Arc::new(api),
+        provider: provider.to_owned(),
+        model,
+        poll_interval: batch.poll_interval(),
+        max_poll_interval: batch.max_poll_interval(),
+        job_size: batch.job_size(),
+        prices: config.price_table(),
+        run_id: run_id.to_owned(),
     })
 }
 
