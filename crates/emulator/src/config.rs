@@ -17,6 +17,8 @@ use imagegate_core::Limits;
 use imagegate_mock::sim::{Latency, TruePool, UpstreamKind, Window};
 use serde::Deserialize;
 
+use crate::batch::BatchPool;
+
 /// The time a rejection takes to arrive when `reject_latency` is not set: the simulator's
 /// default, so a scenario behaves the same in both.
 pub const DEFAULT_REJECT_LATENCY: Duration = Duration::from_millis(500);
@@ -55,6 +57,9 @@ pub struct PoolEntry {
     pub project: String,
     /// The pool, as the emulator enforces it.
     pub pool: TruePool,
+    /// Its Batch API (`batch_turnaround`, `batch_enqueued_tokens`); `None`: batch jobs for its
+    /// models are refused.
+    pub batch: Option<BatchPool>,
 }
 
 /// One API key and the project it belongs to.
@@ -137,6 +142,8 @@ struct RawPool {
     ipm: Option<u64>,
     tpm: Option<u64>,
     window: Option<String>,
+    batch_turnaround: Option<String>,
+    batch_enqueued_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -156,12 +163,12 @@ impl fmt::Debug for RawKey {
     }
 }
 
-struct Checker<'a> {
+pub(crate) struct Checker<'a> {
     file: &'a Path,
 }
 
 impl Checker<'_> {
-    fn err(&self, key: impl Into<String>, expected: impl Into<String>) -> ConfigError {
+    pub(crate) fn err(&self, key: impl Into<String>, expected: impl Into<String>) -> ConfigError {
         ConfigError {
             file: self.file.to_owned(),
             key: key.into(),
@@ -200,7 +207,7 @@ impl Checker<'_> {
         }
     }
 
-    fn latency(&self, key: &str, text: &str) -> Result<Latency, ConfigError> {
+    pub(crate) fn latency(&self, key: &str, text: &str) -> Result<Latency, ConfigError> {
         match text.split_once("..") {
             Some((lo, hi)) => {
                 let min = self.duration(key, lo)?;
@@ -319,10 +326,18 @@ impl EmulatorConfig {
                 ipm: p.ipm,
             };
             let zone = kind.day_zone();
+            let batch = crate::batch::pool_config(
+                &c,
+                &key,
+                kind,
+                p.batch_turnaround.as_deref(),
+                p.batch_enqueued_tokens,
+            )?;
             pools.push(PoolEntry {
                 kind,
                 project: p.project,
                 pool: TruePool::new(p.models, limits, zone).with_window(pool_window),
+                batch,
             });
         }
         let projects: BTreeSet<(UpstreamKind, &str)> =

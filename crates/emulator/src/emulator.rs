@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     keys: HashMap<(UpstreamKind, String), usize>,
     book: Mutex<Book>,
     responses: AtomicU64,
+    /// The Batch API's jobs, files and holds (`crate::batch`).
+    pub(crate) batch: crate::batch::BatchApi,
 }
 
 /// A local Gemini and OpenRouter enforcing the configured pools (see the crate docs).
@@ -136,6 +138,7 @@ impl Emulator {
                 keys,
                 book: Mutex::new(Book::default()),
                 responses: AtomicU64::new(0),
+                batch: crate::batch::BatchApi::default(),
             }),
         }
     }
@@ -158,6 +161,7 @@ impl Emulator {
             .route("/emulator/stats", get(observe::stats))
             .route("/emulator/log", get(observe::log))
             .route("/emulator/reset", post(observe::reset))
+            .merge(crate::batch::routes())
             .fallback(observe::not_found)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.shared.clone())
@@ -185,6 +189,10 @@ impl Emulator {
     /// Zeroes every counter and window, as `POST /emulator/reset` does.
     pub fn reset(&self) {
         self.shared.reset();
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
     }
 }
 
@@ -343,6 +351,7 @@ impl Shared {
             project.upstream.reset();
         }
         self.with_book(Book::reset);
+        self.batch.reset();
     }
 }
 

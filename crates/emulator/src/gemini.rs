@@ -29,7 +29,7 @@ const KIND: UpstreamKind = UpstreamKind::Gemini;
 /// The text part an answer carries when text was asked for.
 const TEXT: &str = "Here is the image you asked for, drawn by imagegate emulate.";
 
-fn error(status: StatusCode, code_name: &str, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, code_name: &str, message: &str) -> Response {
     let body = json!({"error": {
         "code": status.as_u16(),
         "message": message,
@@ -139,7 +139,7 @@ fn key_of(headers: &HeaderMap, query: &[(String, String)]) -> Option<String> {
 }
 
 /// Resolves the caller, or the answer for a missing or unknown key (recorded as such).
-fn authenticate(
+pub(crate) fn authenticate(
     shared: &Shared,
     headers: &HeaderMap,
     query: &[(String, String)],
@@ -203,6 +203,9 @@ pub(crate) async fn call(
         Err(response) => return *response,
     };
     let parsed = match method {
+        "batchGenerateContent" => {
+            return crate::batch::create(&shared, project, model, &body).await;
+        }
         "generateContent" | "streamGenerateContent" => parse::gemini_generate(&body),
         "predict" => parse::imagen_predict(&body),
         _ => {
@@ -315,7 +318,7 @@ fn parts(parsed: &Parsed, images: &[Image]) -> Vec<Value> {
 
 /// A `GenerateContentResponse` as gemini-2.5-flash-image sends it: the text part first (when
 /// asked for), the PNG in `inlineData`, `usageMetadata`, `modelVersion`, `responseId`.
-fn content_response(model: &str, parsed: &Parsed, images: &[Image], id: &str) -> Value {
+pub(crate) fn content_response(model: &str, parsed: &Parsed, images: &[Image], id: &str) -> Value {
     json!({
         "candidates": [{
             "content": {"parts": parts(parsed, images), "role": "model"},

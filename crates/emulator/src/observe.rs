@@ -126,6 +126,8 @@ pub struct Stats {
     pub unattributed: Counters,
     /// Everything.
     pub totals: Counters,
+    /// The Batch API: jobs, requests submitted, duplicate submissions (see docs/emulate.md).
+    pub batch: crate::BatchCounters,
 }
 
 /// `GET /emulator/log?since=N`: the entries numbered above `N`, and the last number so far
@@ -194,6 +196,7 @@ pub(crate) fn stats_of(shared: &Shared) -> Stats {
         pools,
         unattributed,
         totals,
+        batch: shared.batch.counters(),
     }
 }
 
