@@ -514,6 +514,23 @@ async fn follow(
                 ..Finished::default()
             };
         }
+        Polled::Refused(error) => {
+            return ctx.fail_all(&keys, |job| {
+                failure(
+                    job,
+                    "batch_unreachable",
+                    format!(
+                        "cannot poll batch job {display} ({job_name}): {}",
+                        error.message()
+                    ),
+                    &format!(
+                        "{}; then run the same command again: the job is re-attached, nothing \
+                         is sent again",
+                        error.advice()
+                    ),
+                )
+            });
+        }
         Polled::Lost(error) => {
             // The server no longer has it (deleted): nothing of it can arrive.
             let _ = ctx.journal(Record::BatchEnded {
@@ -798,6 +815,9 @@ fn transient(error: &Error) -> bool {
 enum Polled {
     Done(RemoteJob),
     Stopped,
+    /// A refusal polling again cannot cure (a revoked key, say): the job stays live in the
+    /// journal, so a rerun re-attaches once it is fixed.
+    Refused(Error),
     Lost(Error),
 }
 
@@ -826,11 +846,8 @@ async fn poll(ctx: &Ctx, display: &str, name: &str, images: usize) -> Polled {
                     return Polled::Done(job);
                 }
             }
-            Err(error)
-                if error.kind() == ErrorKind::ModelNotFound || error.http_status() == Some(404) =>
-            {
-                return Polled::Lost(error);
-            }
+            Err(error) if error.http_status() == Some(404) => return Polled::Lost(error),
+            Err(error) if !transient(&error) => return Polled::Refused(error),
             Err(error) => {
                 tracing::info!(error = %error.message(), "polling {name} failed; polling on");
             }

@@ -42,6 +42,8 @@ struct Fake {
     jobs: Mutex<Vec<FakeJob>>,
     /// Display names whose job expires instead of succeeding.
     expire: Mutex<Vec<String>>,
+    /// Polls answer 401 (a revoked key) while set.
+    refuse_polls: Mutex<bool>,
 }
 
 impl Fake {
@@ -132,6 +134,9 @@ impl BatchApi for Fake {
     }
 
     async fn get(&self, name: &str) -> Result<RemoteJob, Error> {
+        if *self.refuse_polls.lock().unwrap() {
+            return Err(Error::new(ErrorKind::Unauthorized, "the key was revoked"));
+        }
         let mut jobs = self.jobs.lock().unwrap();
         let job = jobs
             .iter_mut()
@@ -553,4 +558,28 @@ async fn under_auto_jobs_the_pools_refuse_for_their_daily_quota_spill_to_the_bat
     assert_eq!(fake.submitted().len(), 2);
     assert_eq!(summary.images_via_batch, 2);
     assert_eq!(pngs(dir.path()), ["1-a-red-kite.png", "2-a-blue-boat.png"]);
+}
+
+#[tokio::test]
+async fn a_poll_refused_for_good_keeps_the_job_live_and_a_rerun_re_attaches_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Arc::new(Fake::default());
+    *fake.refuse_polls.lock().unwrap() = true;
+    let first = batch_run(dir.path(), "a red kite\n", fake.clone()).await;
+    assert_eq!(first.failed.len(), 1);
+    assert_eq!(first.failed[0].kind, "batch_unreachable");
+    assert!(
+        first.failed[0].advice.contains("re-attached"),
+        "{:?}",
+        first.failed
+    );
+    assert!(
+        events(&journal(dir.path()), "batch_ended").is_empty(),
+        "still live"
+    );
+    *fake.refuse_polls.lock().unwrap() = false;
+    let again = batch_run(dir.path(), "a red kite\n", fake.clone()).await;
+    assert!(again.complete(), "{:?}", again.failed);
+    assert_eq!(fake.creates(), 1, "re-attached, not created again");
+    assert_eq!(pngs(dir.path()), ["1-a-red-kite.png"]);
 }
