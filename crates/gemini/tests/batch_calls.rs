@@ -456,3 +456,57 @@ async fn a_responses_file_over_its_bound_is_refused() {
     let e = gemini.download_file("files/big").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidResponse);
 }
+
+#[tokio::test]
+async fn a_responses_file_is_streamed_line_by_line() {
+    let server = MockServer::start().await;
+    // Three lines, the last without its newline, one of them not JSON.
+    let line = |key: &str| {
+        json!({"key": key, "response": {"candidates": [{"content": {"parts": [
+            {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg=="}}]},
+            "finishReason": "STOP"}]}})
+        .to_string()
+    };
+    let body = format!("{}\n{{not json\n{}", line("s-1"), line("s-2"));
+    Mock::given(method("GET"))
+        .and(path("/download/v1beta/files/streamed:download"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(body.into_bytes()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut job =
+        imagegate_gemini::batch::parse_operation(&fixture("get-succeeded-responses-file").body())
+            .unwrap();
+    job.output = Some(BatchOutput::ResponsesFile("files/streamed".into()));
+    let mut keys = Vec::new();
+    let handed = provider(&server)
+        .batch_results_each(&job, |r| {
+            assert!(r.outcome.is_ok());
+            keys.push(r.key);
+        })
+        .await
+        .unwrap();
+    assert_eq!(handed, 2);
+    assert_eq!(keys, ["s-1", "s-2"]);
+    key_only_in_headers(&server).await;
+}
+
+#[tokio::test]
+async fn a_responses_file_that_is_gone_is_named() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": {
+            "code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}})))
+        .mount(&server)
+        .await;
+    let job =
+        imagegate_gemini::batch::parse_operation(&fixture("get-succeeded-responses-file").body())
+            .unwrap();
+    let e = provider(&server).batch_results(&job).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+    assert!(
+        e.message().contains("files/batch-results-demo"),
+        "{}",
+        e.message()
+    );
+}

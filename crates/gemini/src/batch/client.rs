@@ -18,7 +18,7 @@ use crate::batch::types::{
 };
 use crate::batch::wire::{
     check_requests, choose_input, file_body, inline_body, inline_results, jsonl_input, parse_list,
-    parse_operation, parse_results_jsonl,
+    parse_operation, result_from_line,
 };
 use crate::response::{PROVIDER, parse_error};
 
@@ -190,14 +190,36 @@ impl GeminiProvider {
     /// [`ErrorKind::InvalidRequest`] when the job is still pending or running; otherwise the
     /// classified download answer.
     pub async fn batch_results(&self, job: &BatchJob) -> Result<Vec<BatchResult>, Error> {
+        let mut results = Vec::new();
+        self.batch_results_each(job, |r| results.push(r)).await?;
+        Ok(results)
+    }
+
+    /// [`batch_results`](Self::batch_results) one result at a time, as they are read: a
+    /// responses file is streamed line by line (never held whole), so a job of thousands of
+    /// images can be written out as it downloads. Returns how many results were handed over.
+    ///
+    /// # Errors
+    /// As [`batch_results`](Self::batch_results); a download cut off midway is an error after
+    /// the results of its complete lines were handed over (collect those, fetch again for the
+    /// rest).
+    pub async fn batch_results_each(
+        &self,
+        job: &BatchJob,
+        mut each: impl FnMut(BatchResult),
+    ) -> Result<usize, Error> {
         let now = self.clock.now();
         match &job.output {
-            Some(BatchOutput::Inline(items)) => Ok(inline_results(items, job.model_id(), now)),
-            Some(BatchOutput::ResponsesFile(file)) => {
-                let body = self.download_file(file).await?;
-                Ok(parse_results_jsonl(&body, job.model_id(), self.clock.now()))
+            Some(BatchOutput::Inline(items)) => {
+                let results = inline_results(items, job.model_id(), now);
+                let n = results.len();
+                results.into_iter().for_each(each);
+                Ok(n)
             }
-            None if job.is_finished() => Ok(Vec::new()),
+            Some(BatchOutput::ResponsesFile(file)) => {
+                self.stream_results(file, job.model_id(), &mut each).await
+            }
+            None if job.is_finished() => Ok(0),
             None => Err(self.tag(Error::new(
                 ErrorKind::InvalidRequest,
                 format!(
@@ -283,13 +305,7 @@ impl GeminiProvider {
     /// [`ErrorKind::InvalidRequest`] for a malformed name or a missing file (404); otherwise
     /// the classified answer.
     pub async fn download_file(&self, file: &str) -> Result<Bytes, Error> {
-        let id = file.strip_prefix("files/").unwrap_or(file);
-        if !is_resource_id(id) {
-            return Err(self.tag(Error::new(
-                ErrorKind::InvalidRequest,
-                format!("`{file}` is not a file name (expected files/<id>)"),
-            )));
-        }
+        let id = self.file_id(file)?;
         let url = format!(
             "{}/download/v1beta/files/{id}:download?alt=media",
             self.base_url
@@ -306,6 +322,82 @@ impl GeminiProvider {
             .await
             .map_err(|e| self.tag(e))?;
         self.checked(answer, Target::File(file)).map(|a| a.body)
+    }
+
+    /// Streams a responses file, handing over each complete line's result.
+    async fn stream_results(
+        &self,
+        file: &str,
+        model: &str,
+        each: &mut dyn FnMut(BatchResult),
+    ) -> Result<usize, Error> {
+        let id = self.file_id(file)?;
+        let url = format!(
+            "{}/download/v1beta/files/{id}:download?alt=media",
+            self.base_url
+        );
+        let timeout = self.batch.download_timeout.max(self.http.timeout());
+        let host = self.host();
+        let mut response = self
+            .http
+            .request(Method::GET, &url)?
+            .timeout(timeout)
+            .header("x-goog-api-key", sensitive_header(self.key.expose())?)
+            .send()
+            .await
+            .map_err(|e| self.tag(imagegate_http::transport_error(e, &host, timeout)))?;
+        if !response.status().is_success() {
+            // An error answer is small: read it (bounded) and classify it.
+            let status = response.status();
+            let headers = response.headers().clone();
+            let mut body = Vec::new();
+            while let Ok(Some(chunk)) = response.chunk().await {
+                body.extend_from_slice(&chunk);
+                if body.len() > 1024 * 1024 {
+                    break;
+                }
+            }
+            let answer = Answer {
+                status,
+                headers,
+                body: Bytes::from(body),
+            };
+            return self.checked(answer, Target::File(file)).map(|_| 0);
+        }
+        let line_limit = usize::try_from(self.http.max_response_bytes()).unwrap_or(usize::MAX);
+        let mut pending: Vec<u8> = Vec::new();
+        let (mut line_no, mut handed) = (0usize, 0usize);
+        let mut hand = |line: &[u8], line_no: usize, handed: &mut usize| {
+            if let Some(result) = result_from_line(line, line_no, model, self.clock.now()) {
+                *handed += 1;
+                each(result);
+            }
+        };
+        loop {
+            let chunk = response
+                .chunk()
+                .await
+                .map_err(|e| self.tag(imagegate_http::transport_error(e, &host, timeout)))?;
+            let Some(chunk) = chunk else { break };
+            pending.extend_from_slice(&chunk);
+            let mut start = 0;
+            while let Some(at) = pending[start..].iter().position(|b| *b == b'\n') {
+                line_no += 1;
+                hand(&pending[start..start + at], line_no, &mut handed);
+                start += at + 1;
+            }
+            pending.drain(..start);
+            if pending.len() > line_limit {
+                return Err(self.bad(format!(
+                    "line {} of {file} is longer than the bound of {line_limit} bytes",
+                    line_no + 1
+                )));
+            }
+        }
+        if !pending.is_empty() {
+            hand(&pending, line_no + 1, &mut handed);
+        }
+        Ok(handed)
     }
 
     /// Sends one request with the key and JSON body, and returns the answer if it is a success.
@@ -402,6 +494,18 @@ impl GeminiProvider {
             Err(self.tag(Error::new(
                 ErrorKind::InvalidRequest,
                 format!("`{name}` is not a batch job name (expected batches/<id>)"),
+            )))
+        }
+    }
+
+    fn file_id<'n>(&self, file: &'n str) -> Result<&'n str, Error> {
+        let id = file.strip_prefix("files/").unwrap_or(file);
+        if is_resource_id(id) {
+            Ok(id)
+        } else {
+            Err(self.tag(Error::new(
+                ErrorKind::InvalidRequest,
+                format!("`{file}` is not a file name (expected files/<id>)"),
             )))
         }
     }

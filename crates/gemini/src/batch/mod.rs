@@ -29,5 +29,5 @@ pub use wire::{
     INLINE_BODY_LIMIT_BYTES, check_requests, choose_input, classify_request_error,
     expected_image_bytes, expected_inline_result_bytes, file_body, inline_body, inline_results,
     jsonl_input, operation_from_value, parse_list, parse_operation, parse_results_jsonl,
-    result_from_item,
+    result_from_item, result_from_line,
 };

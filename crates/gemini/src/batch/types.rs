@@ -255,8 +255,12 @@ pub struct BatchOptions {
     pub upload_chunk_bytes: u64,
     /// Jobs asked for per list page (default 100).
     pub list_page_size: u32,
-    /// The largest responses file read into memory (default 1 GiB).
+    /// The largest file [`download_file`](crate::GeminiProvider::download_file) reads into
+    /// memory (default 1 GiB). `batch_results_each` streams instead, line by line.
     pub download_max_bytes: u64,
+    /// The time limit for streaming a responses file (default 30 minutes: a file of thousands
+    /// of images is gigabytes).
+    pub download_timeout: std::time::Duration,
 }
 
 impl Default for BatchOptions {
@@ -267,6 +271,7 @@ impl Default for BatchOptions {
             upload_chunk_bytes: 8 * 1024 * 1024,
             list_page_size: 100,
             download_max_bytes: 1024 * 1024 * 1024,
+            download_timeout: std::time::Duration::from_secs(30 * 60),
         }
     }
 }

@@ -330,15 +330,27 @@ pub fn inline_results(
 pub fn parse_results_jsonl(body: &[u8], model: &str, now: Timestamp) -> Vec<BatchResult> {
     body.split(|b| *b == b'\n')
         .enumerate()
-        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-        .filter_map(|(n, line)| match serde_json::from_slice::<Value>(line) {
-            Ok(item) => result_from_item(&item, model, now, &format!("line {}", n + 1)),
-            Err(e) => {
-                tracing::warn!(line = n + 1, error = %e, "batch responses file: a line is not JSON; its request stays unfinished");
-                None
-            }
-        })
+        .filter_map(|(n, line)| result_from_line(line, n + 1, model, now))
         .collect()
+}
+
+/// One line (numbered from 1) of a responses file: `None` when blank, not JSON or keyless.
+pub fn result_from_line(
+    line: &[u8],
+    number: usize,
+    model: &str,
+    now: Timestamp,
+) -> Option<BatchResult> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    match serde_json::from_slice::<Value>(line) {
+        Ok(item) => result_from_item(&item, model, now, &format!("line {number}")),
+        Err(e) => {
+            tracing::warn!(line = number, error = %e, "batch responses file: a line is not JSON; its request stays unfinished");
+            None
+        }
+    }
 }
 
 /// One result item (inline or JSONL): its key and outcome.
