@@ -9,6 +9,10 @@
 //! never carries more images than one job needs). Then the jobs, smallest first, that fit in
 //! the images of every pool together, capped by the jobs. Token limits and per-job deadlines
 //! are left out: either could only lower it, so what remains is still an upper bound.
+//!
+//! A batch API on a reached pool adds every job with at least its shortest turnaround between
+//! arrival and deadline (a batch job could return it in time; its quota is left out, as it could
+//! only lower the count); the pools' images then go to the other jobs.
 
 use std::time::Duration;
 
@@ -89,9 +93,23 @@ pub fn bound(scenario: &Scenario) -> u64 {
         let (_, pool_images) = admissions(&pool.pool, scenario.start, horizon, per_call);
         images = images.saturating_add(pool_images);
     }
-    let mut sizes: Vec<u64> = all.iter().map(|j| u64::from(j.images)).collect();
+    let fastest_batch = scenario
+        .upstream
+        .pools
+        .iter()
+        .filter(|p| reached(p))
+        .filter_map(|p| p.batch.map(|b| b.turnaround.min))
+        .min();
+    let by_batch = |job: &crate::strategy::Job| {
+        fastest_batch.is_some_and(|t| imagegate_core::clock::add(job.arrival, t) <= job.deadline)
+    };
+    let mut done = all.iter().filter(|j| by_batch(j)).count() as u64;
+    let mut sizes: Vec<u64> = all
+        .iter()
+        .filter(|j| !by_batch(j))
+        .map(|j| u64::from(j.images))
+        .collect();
     sizes.sort_unstable();
-    let mut done = 0;
     for size in sizes {
         if size > images {
             break;
@@ -159,6 +177,30 @@ model = "m"
         // Horizon 5 min - 20 s = 280 s: blocks [0,60) .. [240,280]: 5 windows x 10 = 50.
         let s = scenario(NOON, 100, "5m", "20s", "rpm = 10", "");
         assert_eq!(bound(&s), 50);
+    }
+
+    #[test]
+    fn a_batch_api_adds_the_jobs_its_fastest_turnaround_returns_in_time() {
+        // 5-minute deadlines: a 4-minute turnaround could return all 100; a 6-minute one none,
+        // leaving the interactive 50.
+        let fast = scenario(
+            NOON,
+            100,
+            "5m",
+            "20s",
+            "rpm = 10\nbatch_turnaround = \"4m..40m\"",
+            "",
+        );
+        assert_eq!(bound(&fast), 100);
+        let slow = scenario(
+            NOON,
+            100,
+            "5m",
+            "20s",
+            "rpm = 10\nbatch_turnaround = \"6m..40m\"",
+            "",
+        );
+        assert_eq!(bound(&slow), 50);
     }
 
     #[test]

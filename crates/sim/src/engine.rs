@@ -6,6 +6,11 @@
 //! from the scenario, the same seed gives the same numbers. `concurrency` workers take jobs in
 //! arrival order; a job not done by its deadline is failed (an in-flight call is abandoned, and
 //! if the upstream had admitted it, it was billed: that is waste).
+//!
+//! When a target's pool has a batch API, a worker first asks the strategy where the job goes
+//! ([`Strategy::via`](crate::strategy::Strategy::via)); a job placed on the batch API is handed
+//! to the batcher ([`crate::batching`]) and the worker takes the next one. Without a batch API
+//! the strategy is never asked, so a scenario without one runs exactly as before.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,9 +19,11 @@ use std::time::Duration;
 use imagegate_core::clock::add;
 use imagegate_core::hints::until;
 use imagegate_core::{Clock, GenerateRequest, TokioClock};
-use imagegate_mock::sim::{CallOutcome, CallRecord, UpstreamKind};
+use imagegate_mock::sim::{BatchJobRecord, CallOutcome, CallRecord, UpstreamKind};
+use imagegate_router::via::Via;
 use jiff::Timestamp;
 
+use crate::batching::{Batcher, Queued};
 use crate::report::StrategyReport;
 use crate::scenario::{Arrival, Scenario};
 use crate::strategy::{Job, Served, StrategyName};
@@ -44,6 +51,8 @@ pub struct JobRecord {
     pub end: Timestamp,
     /// How.
     pub outcome: JobOutcome,
+    /// Whether it went through the batch API or interactively.
+    pub via: Via,
 }
 
 /// Everything one run produced: the report row (goodput still 0) and the raw trajectory.
@@ -55,6 +64,8 @@ pub struct Run {
     pub calls: BTreeMap<(UpstreamKind, String), Vec<CallRecord>>,
     /// Every job that ended, in the order they ended.
     pub jobs: Vec<JobRecord>,
+    /// Every batch job created, per batch API (in pool order), in creation order.
+    pub batch_jobs: Vec<BatchJobRecord>,
 }
 
 /// The scenario's jobs, in arrival order.
@@ -119,16 +130,22 @@ async fn drive(scenario: &Scenario, name: StrategyName) -> Result<Run, String> {
     let strategy = name.build(&world)?;
     let all_jobs = jobs(scenario);
     let total = all_jobs.len() as u64;
-    let queue = Arc::new(Mutex::new(VecDeque::from(all_jobs)));
+    let queue: Arc<Mutex<VecDeque<Queued>>> = Arc::new(Mutex::new(
+        all_jobs.into_iter().map(|job| (job, false)).collect(),
+    ));
     let records = Arc::new(Mutex::new(Vec::new()));
+    let batcher = world
+        .batch_target()
+        .map(|t| Batcher::new(t.clone(), clock.clone(), records.clone(), queue.clone()));
     let workers = scenario.client.concurrency.min(total as usize).max(1);
     let mut handles = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let (queue, records, clock, strategy) = (
+        let (queue, records, clock, strategy, batcher) = (
             queue.clone(),
             records.clone(),
             clock.clone(),
             strategy.clone(),
+            batcher.clone(),
         );
         handles.push(tokio::spawn(async move {
             loop {
@@ -136,9 +153,27 @@ async fn drive(scenario: &Scenario, name: StrategyName) -> Result<Run, String> {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .pop_front();
-                let Some(job) = next else { break };
+                let Some((job, interactive_only)) = next else {
+                    // Jobs the batcher has not submitted yet may come back (refused by the
+                    // batch quota): stay while there are any.
+                    match &batcher {
+                        Some(b) if b.unsubmitted() > 0 => {
+                            clock.sleep(Duration::from_millis(1)).await;
+                            continue;
+                        }
+                        _ => break,
+                    }
+                };
                 clock.sleep_until(job.arrival).await;
                 let now = clock.now();
+                if let Some(batcher) = &batcher
+                    && !interactive_only
+                    && now < job.deadline
+                    && strategy.via(&job).await == Via::Batch
+                {
+                    batcher.add(job);
+                    continue;
+                }
                 let outcome = if now >= job.deadline {
                     JobOutcome::Failed("deadline passed before a worker was free".to_owned())
                 } else {
@@ -155,6 +190,7 @@ async fn drive(scenario: &Scenario, name: StrategyName) -> Result<Run, String> {
                     arrival: job.arrival,
                     end: clock.now(),
                     outcome,
+                    via: Via::Interactive,
                 };
                 records
                     .lock()
@@ -167,17 +203,22 @@ async fn drive(scenario: &Scenario, name: StrategyName) -> Result<Run, String> {
         // A panicked worker loses its job: it shows as `lost`, never silently.
         let _ = handle.await;
     }
+    if let Some(batcher) = &batcher {
+        batcher.finished().await;
+    }
+    let batch_jobs: Vec<BatchJobRecord> = world.batches.iter().flat_map(|b| b.jobs()).collect();
     let jobs = std::mem::take(&mut *records.lock().unwrap_or_else(PoisonError::into_inner));
     let calls: BTreeMap<_, _> = world
         .upstreams
         .iter()
         .map(|(key, upstream)| (key.clone(), upstream.calls()))
         .collect();
-    let report = measure(name, scenario, total, &jobs, &calls);
+    let report = measure(name, scenario, total, &jobs, &calls, &batch_jobs);
     Ok(Run {
         report,
         calls,
         jobs,
+        batch_jobs,
     })
 }
 
@@ -193,10 +234,14 @@ fn measure(
     total: u64,
     jobs: &[JobRecord],
     calls: &BTreeMap<(UpstreamKind, String), Vec<CallRecord>>,
+    batch_jobs: &[BatchJobRecord],
 ) -> StrategyReport {
     let start = scenario.start;
     let prices = crate::providers::prices();
     let price = |model: &str| prices.per_image(model, None).unwrap_or(0.0);
+    // One image at the batch price: the price table's batch factor (half) applied.
+    let one = GenerateRequest::new("one image");
+    let batch_price = |model: &str| prices.estimate(&one, model, true).unwrap_or(0.0);
     let all = calls.values().flatten();
     let (mut upstream_calls, mut upstream_429, mut upstream_503, mut cost) = (0, 0, 0, 0.0);
     for call in all {
@@ -210,6 +255,11 @@ fn measure(
             cost += price(&call.model) * f64::from(call.images);
         }
     }
+    let mut batch_images = 0;
+    for job in batch_jobs {
+        batch_images += job.images;
+        cost += batch_price(&job.model) * job.images as f64;
+    }
     let mut completed = 0;
     let mut failed = 0;
     let mut delivered = 0.0;
@@ -219,7 +269,13 @@ fn measure(
         match &job.outcome {
             JobOutcome::Completed(served) => {
                 completed += 1;
-                delivered += served.iter().map(|m| price(m)).sum::<f64>();
+                delivered += served
+                    .iter()
+                    .map(|m| match job.via {
+                        Via::Batch => batch_price(m),
+                        Via::Interactive => price(m),
+                    })
+                    .sum::<f64>();
             }
             JobOutcome::Failed(_) => failed += 1,
         }
@@ -240,6 +296,7 @@ fn measure(
         of_bound: 0.0,
         cost_usd: round(cost, 4),
         wasted_usd: round((cost - delivered).max(0.0), 4),
+        batch_images,
         classes: crate::report::classes(scenario, jobs),
     }
 }

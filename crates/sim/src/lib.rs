@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+pub mod batching;
 pub mod bound;
 pub mod engine;
 pub mod providers;

@@ -38,9 +38,17 @@ pub struct StrategyReport {
     /// Paid for images never delivered (a job that failed or ran out of time after some of
     /// its images were served and billed).
     pub wasted_usd: f64,
+    /// Images sent through a batch API (billed at its price, the price table's batch factor
+    /// times the interactive one); absent from the JSON when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub batch_images: u64,
     /// Per workload class: completed share and job latency.
     #[serde(default)]
     pub classes: Vec<ClassReport>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One class's numbers under one strategy.
@@ -147,7 +155,14 @@ impl SimReport {
             "cost_usd",
             "wasted_usd",
         ];
-        let rows: Vec<[String; 12]> = self
+        // The batch column only when a strategy used a batch API: reports of scenarios
+        // without one read as they always have.
+        let batch = self.results.iter().any(|r| r.batch_images > 0);
+        let mut header: Vec<&str> = header.to_vec();
+        if batch {
+            header.push("batch_images");
+        }
+        let rows: Vec<Vec<String>> = self
             .results
             .iter()
             .map(|r| {
@@ -165,9 +180,12 @@ impl SimReport {
                     format!("{:.2}", r.cost_usd),
                     format!("{:.2}", r.wasted_usd),
                 ]
+                .into_iter()
+                .chain(batch.then(|| r.batch_images.to_string()))
+                .collect()
             })
             .collect();
-        let mut widths = header.map(str::len);
+        let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
         for row in &rows {
             for (w, cell) in widths.iter_mut().zip(row) {
                 *w = (*w).max(cell.len());
@@ -176,9 +194,9 @@ impl SimReport {
         let line = |cells: &[String]| {
             cells
                 .iter()
-                .zip(widths)
+                .zip(&widths)
                 .enumerate()
-                .map(|(i, (c, w))| {
+                .map(|(i, (c, &w))| {
                     if i == 0 {
                         format!("{c:<w$}")
                     } else {
@@ -194,7 +212,8 @@ impl SimReport {
             "scenario: {} ({} jobs, bound {})\n",
             self.scenario, self.jobs, self.bound
         );
-        out.push_str(&line(&header.map(str::to_owned)));
+        let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+        out.push_str(&line(&header));
         out.push('\n');
         for row in &rows {
             out.push_str(&line(row));

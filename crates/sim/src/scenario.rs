@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use imagegate_core::{Limits, Priority};
 use imagegate_mock::sim::{Latency, TruePool, UpstreamKind, Window};
+use imagegate_router::via::{DEFAULT_BATCH_TURNAROUND, DEFAULT_MIN_DEADLINE};
 use jiff::Timestamp;
 use serde::Deserialize;
 
@@ -118,6 +119,50 @@ pub struct Pool {
     pub project: String,
     /// The pool, as the simulated upstream enforces it.
     pub pool: TruePool,
+    /// Its batch API (`batch_turnaround`, `batch_enqueued_tokens`), if it has one.
+    pub batch: Option<PoolBatch>,
+}
+
+/// A pool's batch API (Gemini's Batch API): its own quota, a turnaround, half the price.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolBatch {
+    /// How long a batch job takes, from creation to its results (uniform over the range).
+    pub turnaround: Latency,
+    /// The most tokens enqueued at once in unfinished jobs; `None`: no limit.
+    pub enqueued_tokens: Option<u64>,
+}
+
+/// How the client sends work when a target's pool has a batch API (`[client.batch] via`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ViaMode {
+    /// The `auto` policy (`imagegate_router::via::plan`) decides per job.
+    #[default]
+    Auto,
+    /// Every job to the batch API (interactively only what its quota refuses).
+    Batch,
+    /// Never the batch API.
+    Interactive,
+}
+
+/// The client's side of the batch API (`[client.batch]`), used by the `imagegate` strategy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientBatch {
+    /// How work is sent.
+    pub via: ViaMode,
+    /// The turnaround the client plans with (a high percentile or the provider's target).
+    pub turnaround: Duration,
+    /// The shortest deadline sent to the batch API by choice.
+    pub min_deadline: Duration,
+}
+
+impl Default for ClientBatch {
+    fn default() -> Self {
+        ClientBatch {
+            via: ViaMode::Auto,
+            turnaround: DEFAULT_BATCH_TURNAROUND,
+            min_deadline: DEFAULT_MIN_DEADLINE,
+        }
+    }
 }
 
 /// The truth the strategies face.
@@ -158,6 +203,9 @@ pub struct Client {
     /// The router's overload knobs (`[client.router]`), for the `imagegate` strategy only:
     /// how policies compare is measured by changing them here, never by editing code.
     pub router: RouterKnobs,
+    /// How the `imagegate` strategy uses a pool's batch API (`[client.batch]`); only read when
+    /// a target's pool has one.
+    pub batch: ClientBatch,
 }
 
 /// The router policy knobs a scenario may set (`[client.router]`); unset means the router's
@@ -260,6 +308,8 @@ struct RawPool {
     ipm: Option<u64>,
     tpm: Option<u64>,
     window: Option<String>,
+    batch_turnaround: Option<String>,
+    batch_enqueued_tokens: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,6 +319,16 @@ struct RawClient {
     target: Vec<RawTarget>,
     #[serde(default)]
     router: Option<RawRouter>,
+    #[serde(default)]
+    batch: Option<RawClientBatch>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClientBatch {
+    via: Option<String>,
+    turnaround: Option<String>,
+    min_deadline: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -585,10 +645,40 @@ impl Scenario {
                 ipm: p.ipm,
             };
             let zone = crate::providers::zone(kind);
+            let batch = match (&p.batch_turnaround, p.batch_enqueued_tokens) {
+                (None, None) => None,
+                (None, Some(_)) => {
+                    return Err(c.err(
+                        key("batch_enqueued_tokens"),
+                        "expected it with a `batch_turnaround` (a pool without a batch API has no batch quota)",
+                    ));
+                }
+                (Some(_), _) if kind != UpstreamKind::Gemini => {
+                    return Err(c.err(
+                        key("batch_turnaround"),
+                        format!(
+                            "expected a batch API on a \"gemini\" pool only (the Batch API is Gemini's), found one on \"{}\"",
+                            kind.as_str()
+                        ),
+                    ));
+                }
+                (Some(text), tokens) => {
+                    if tokens == Some(0) {
+                        return Err(
+                            c.err(key("batch_enqueued_tokens"), "expected at least 1, found 0")
+                        );
+                    }
+                    Some(PoolBatch {
+                        turnaround: c.latency(&key("batch_turnaround"), text)?,
+                        enqueued_tokens: tokens,
+                    })
+                }
+            };
             pools.push(Pool {
                 kind,
                 project: p.project,
                 pool: TruePool::new(p.models, limits, zone).with_window(pool_window),
+                batch,
             });
         }
         let upstream = Upstream {
@@ -655,6 +745,34 @@ impl Scenario {
                 }
             }
         };
+        let batch = match &cl.batch {
+            None => ClientBatch::default(),
+            Some(b) => ClientBatch {
+                via: match b.via.as_deref().map(|v| v.trim().to_ascii_lowercase()) {
+                    None => ViaMode::Auto,
+                    Some(v) if v == "auto" => ViaMode::Auto,
+                    Some(v) if v == "batch" => ViaMode::Batch,
+                    Some(v) if v == "interactive" => ViaMode::Interactive,
+                    Some(_) => {
+                        return Err(c.err(
+                            "client.batch.via",
+                            format!(
+                                "expected \"auto\", \"batch\" or \"interactive\", found \"{}\"",
+                                b.via.as_deref().unwrap_or_default()
+                            ),
+                        ));
+                    }
+                },
+                turnaround: match &b.turnaround {
+                    Some(text) => c.duration("client.batch.turnaround", text)?,
+                    None => DEFAULT_BATCH_TURNAROUND,
+                },
+                min_deadline: match &b.min_deadline {
+                    Some(text) => c.duration("client.batch.min_deadline", text)?,
+                    None => DEFAULT_MIN_DEADLINE,
+                },
+            },
+        };
         Ok(Scenario {
             name: raw.name,
             start,
@@ -665,6 +783,7 @@ impl Scenario {
                 concurrency: cl.concurrency,
                 targets,
                 router,
+                batch,
             },
         })
     }
@@ -758,6 +877,63 @@ limits = { rpm = 10, rpd = 250 }
         // job 5) goes to the first class.
         assert_eq!(s.workload.deal(), [0, 0, 1, 0, 0, 0, 1, 0, 0, 0]);
         assert_eq!(s.workload.deadline, Duration::from_secs(7_200));
+    }
+
+    #[test]
+    fn a_pool_may_have_a_batch_api_and_the_client_says_how_to_use_it() {
+        let plain = parse(GOOD).unwrap();
+        assert_eq!(plain.upstream.pools[0].batch, None);
+        assert_eq!(plain.client.batch, ClientBatch::default());
+        let with = GOOD.replace(
+            "rpm = 10\n[client]",
+            "rpm = 10\nbatch_turnaround = \"2m..10m\"\nbatch_enqueued_tokens = 5000\n[client]",
+        ) + "[client.batch]\nvia = \"interactive\"\nturnaround = \"12h\"\nmin_deadline = \"6h\"\n";
+        let s = parse(&with).unwrap();
+        let batch = s.upstream.pools[0].batch.unwrap();
+        assert_eq!(batch.turnaround.min, Duration::from_secs(120));
+        assert_eq!(batch.turnaround.max, Duration::from_secs(600));
+        assert_eq!(batch.enqueued_tokens, Some(5_000));
+        assert_eq!(
+            s.client.batch,
+            ClientBatch {
+                via: ViaMode::Interactive,
+                turnaround: Duration::from_secs(12 * 3_600),
+                min_deadline: Duration::from_secs(6 * 3_600),
+            }
+        );
+    }
+
+    #[test]
+    fn a_bad_batch_setting_names_its_key() {
+        let quota_only = GOOD.replace(
+            "rpm = 10\n[client]",
+            "rpm = 10\nbatch_enqueued_tokens = 5\n[client]",
+        );
+        assert_eq!(
+            parse(&quota_only).unwrap_err().key,
+            "upstream.pool[0].batch_enqueued_tokens"
+        );
+        let bad_range = GOOD.replace(
+            "rpm = 10\n[client]",
+            "rpm = 10\nbatch_turnaround = \"10m..2m\"\n[client]",
+        );
+        assert_eq!(
+            parse(&bad_range).unwrap_err().key,
+            "upstream.pool[0].batch_turnaround"
+        );
+        let openrouter = GOOD
+            .replace("provider = \"gemini\"", "provider = \"openrouter\"")
+            .replace(
+                "rpm = 10\n[client]",
+                "rpm = 10\nbatch_turnaround = \"2m\"\n[client]",
+            );
+        let e = parse(&openrouter).unwrap_err();
+        assert_eq!(e.key, "upstream.pool[0].batch_turnaround");
+        assert!(e.expected.contains("Gemini's"), "{e}");
+        let via = GOOD.to_owned() + "[client.batch]\nvia = \"sometimes\"\n";
+        let e = parse(&via).unwrap_err();
+        assert_eq!(e.key, "client.batch.via");
+        assert!(e.expected.contains("\"sometimes\""), "{e}");
     }
 
     #[test]

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use imagegate_core::{Clock, Limits};
-use imagegate_mock::sim::{Classifier, SimulatedUpstream, UpstreamConfig, UpstreamKind};
+use imagegate_mock::sim::{
+    BatchConfig, Classifier, Latency, SimulatedBatch, SimulatedUpstream, UpstreamConfig,
+    UpstreamKind,
+};
 
 use crate::scenario::Scenario;
 
@@ -53,6 +56,8 @@ pub struct SimTarget {
     pub limits: Option<Limits>,
     /// The upstream serving it.
     pub upstream: Arc<SimulatedUpstream>,
+    /// The batch API of its model's pool, if the pool has one.
+    pub batch: Option<Arc<SimulatedBatch>>,
 }
 
 /// Every upstream and target of one run.
@@ -68,6 +73,21 @@ pub struct World {
     pub seed: u64,
     /// The router knobs of `[client.router]`.
     pub router: crate::scenario::RouterKnobs,
+    /// Every pool's batch API, in pool order, with the pool's models (each one at most once).
+    pub batches: Vec<Arc<SimulatedBatch>>,
+    /// How the client uses them (`[client.batch]`).
+    pub batch_policy: crate::scenario::ClientBatch,
+    /// Jobs in flight at once (`client.concurrency`).
+    pub concurrency: usize,
+    /// The upstream latency range (a client planning with it takes its maximum).
+    pub latency: Latency,
+}
+
+impl World {
+    /// The first target, in preference order, whose pool has a batch API.
+    pub fn batch_target(&self) -> Option<&SimTarget> {
+        self.targets.iter().find(|t| t.batch.is_some())
+    }
 }
 
 impl World {
@@ -100,6 +120,29 @@ impl World {
                 ((kind, project), Arc::new(upstream))
             })
             .collect();
+        let mut batches = Vec::new();
+        let mut batch_of: BTreeMap<(UpstreamKind, String, String), Arc<SimulatedBatch>> =
+            BTreeMap::new();
+        for (i, pool) in scenario.upstream.pools.iter().enumerate() {
+            let Some(b) = pool.batch else { continue };
+            let seed = derive_seed(
+                scenario.seed,
+                &format!("batch/{}/{}/{i}", pool.kind.as_str(), pool.project),
+            );
+            let config = BatchConfig {
+                turnaround: b.turnaround,
+                enqueued_tokens: b.enqueued_tokens,
+                seed,
+            };
+            let batch = Arc::new(SimulatedBatch::new(config, clock.clone()));
+            for model in &pool.pool.models {
+                batch_of.insert(
+                    (pool.kind, pool.project.clone(), model.clone()),
+                    batch.clone(),
+                );
+            }
+            batches.push(batch);
+        }
         let targets = scenario
             .client
             .targets
@@ -113,6 +156,9 @@ impl World {
                     pool: t.pool.clone().unwrap_or_else(|| t.model.clone()),
                     limits: t.limits,
                     upstream,
+                    batch: batch_of
+                        .get(&(t.kind, t.project.clone(), t.model.clone()))
+                        .cloned(),
                 })
             })
             .collect();
@@ -122,6 +168,10 @@ impl World {
             targets,
             seed: scenario.seed,
             router: scenario.client.router,
+            batches,
+            batch_policy: scenario.client.batch,
+            concurrency: scenario.client.concurrency,
+            latency: scenario.upstream.latency,
         }
     }
 }

@@ -10,6 +10,9 @@
 //! quota; everything waits on an injected clock, so under tokio's paused time a simulated day
 //! runs in milliseconds.
 //!
+//! [`SimulatedBatch`] is a pool's batch API (Gemini's Batch API): jobs accepted or refused
+//! whole against their own enqueued-token quota, their results after a seeded turnaround.
+//!
 //! [`SimulatedUpstream::decide`] is the same decision without the waiting and the classifying:
 //! it hands back the raw wire answer (status, headers, body) or the latency of an admitted
 //! call, so the emulator (`imagegate-emulator`) can serve the truth over real HTTP;
@@ -54,10 +57,12 @@
 //! # }
 //! ```
 
+mod batch;
 mod pool;
 mod upstream;
 pub mod wire;
 
+pub use batch::{BatchConfig, BatchFull, BatchJobRecord, SimulatedBatch};
 pub use pool::{InUse, TruePool, Usage, Violation, Window};
 pub use upstream::{
     CallOutcome, CallRecord, Capacity, Classifier, Decision, Latency, PoolCounters, PoolSnapshot,

@@ -42,7 +42,7 @@ impl Latency {
         }
     }
 
-    fn draw(self, rng: &mut fastrand::Rng) -> Duration {
+    pub(super) fn draw(self, rng: &mut fastrand::Rng) -> Duration {
         let (lo, hi) = (
             self.min.as_millis(),
             self.max.as_millis().max(self.min.as_millis()),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use imagegate_core::{Error, GenerateRequest, GenerateResponse, ImageProvider};
+use imagegate_router::via::Via;
 use jiff::Timestamp;
 
 use crate::world::{SimTarget, World};
@@ -48,6 +49,14 @@ pub type Served = Vec<String>;
 pub trait Strategy: Send + Sync + fmt::Debug {
     /// Runs one job to completion (the models that served its images) or gives up.
     async fn run(&self, job: &Job) -> Result<Served, Error>;
+
+    /// Where `job` goes, asked when a worker takes it (at its arrival or later), only when a
+    /// target's pool has a batch API: [`Via::Batch`] hands it to the engine, which sends it to
+    /// the batch API of [`World::batch_target`] without holding a worker; the default (the
+    /// published strategies, which know no batch API) is [`Via::Interactive`]: [`run`](Self::run).
+    async fn via(&self, _job: &Job) -> Via {
+        Via::Interactive
+    }
 }
 
 /// The strategies by name.

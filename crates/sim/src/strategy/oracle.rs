@@ -1,11 +1,17 @@
 //! `oracle`: knows the true pools and sends exactly when capacity exists, so it never gets a
 //! 429. The physical limit every other strategy is measured against (goodput 1.0).
+//!
+//! With a batch API it also takes the cheapest plan that meets every deadline: it knows the
+//! true turnaround range, so a job goes to the batch API (half price) exactly when even the
+//! slowest turnaround ends by its deadline and the batch quota takes it now.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use imagegate_core::clock::add;
 use imagegate_core::{Clock, Error, ErrorKind};
 use imagegate_mock::sim::Capacity;
+use imagegate_router::via::Via;
 
 use super::{Job, Served, Strategy, call, served_model};
 use crate::world::{SimTarget, World};
@@ -17,6 +23,7 @@ use crate::world::{SimTarget, World};
 pub struct Oracle {
     clock: Arc<dyn Clock>,
     targets: Vec<SimTarget>,
+    batch: Option<SimTarget>,
 }
 
 impl Oracle {
@@ -25,6 +32,7 @@ impl Oracle {
         Oracle {
             clock: world.clock.clone(),
             targets: world.targets.clone(),
+            batch: world.batch_target().cloned(),
         }
     }
 
@@ -73,5 +81,20 @@ impl Strategy for Oracle {
             served.push(self.one_image(job).await?);
         }
         Ok(served)
+    }
+
+    async fn via(&self, job: &Job) -> Via {
+        let Some(batch) = self.batch.as_ref().and_then(|t| t.batch.as_ref()) else {
+            return Via::Interactive;
+        };
+        let slowest = add(self.clock.now(), batch.config().turnaround.max);
+        let fits = batch
+            .room(&job.request)
+            .is_none_or(|room| room >= u64::from(job.images));
+        if slowest <= job.deadline && fits {
+            Via::Batch
+        } else {
+            Via::Interactive
+        }
     }
 }
