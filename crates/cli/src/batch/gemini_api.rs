@@ -6,7 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use imagegate_core::{Error, GenerateRequest};
 use imagegate_gemini::GeminiProvider;
-use imagegate_gemini::batch::{BatchJob, BatchOptions, BatchRequest, BatchState};
+use imagegate_gemini::batch::{
+    BatchJob, BatchOptions, BatchOutput, BatchRequest, BatchState, inline_results,
+    parse_results_jsonl,
+};
 
 use super::api::{BatchApi, RemoteJob, RemoteResult, RemoteState};
 use crate::config::{BatchConfig, ProviderConfig};
@@ -127,10 +130,19 @@ impl BatchApi for GeminiBatch {
                 &fresh
             }
         };
-        Ok(self
-            .0
-            .batch_results(raw)
-            .await?
+        // The results are read here from the public parts (not `batch_results`, whose future
+        // is not `Send` while a responses file streams): inline ones from the Operation, a
+        // responses file downloaded whole, each line classified as an interactive answer.
+        let now = jiff::Timestamp::now();
+        let results = match &raw.output {
+            Some(BatchOutput::Inline(items)) => inline_results(items, raw.model_id(), now),
+            Some(BatchOutput::ResponsesFile(file)) => {
+                let body = self.0.download_file(file).await?;
+                parse_results_jsonl(&body, raw.model_id(), now)
+            }
+            None => Vec::new(),
+        };
+        Ok(results
             .into_iter()
             .map(|result| RemoteResult {
                 key: result.key,
