@@ -583,3 +583,50 @@ async fn a_poll_refused_for_good_keeps_the_job_live_and_a_rerun_re_attaches_to_i
     assert_eq!(fake.creates(), 1, "re-attached, not created again");
     assert_eq!(pngs(dir.path()), ["1-a-red-kite.png"]);
 }
+
+#[tokio::test]
+async fn an_image_renamed_into_place_before_a_kill_is_adopted_when_the_job_is_fetched_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Arc::new(Fake::default());
+    let name = fake.seed("imagegate-old-1", &["1#0", "2#0"], RemoteState::Succeeded);
+    // The earlier run wrote image 1 and died before its `written` record.
+    let earlier =
+        imagegate_mock::render::render_image(MODEL, &GenerateRequest::new("x"), 0).unwrap();
+    std::fs::write(dir.path().join("1-a-red-kite.png"), &earlier.bytes).unwrap();
+    let journal_file = Journal::open(dir.path()).unwrap();
+    for record in [
+        Record::BatchPlanned {
+            batch: "imagegate-old-1".to_owned(),
+            provider: "gemini".to_owned(),
+            model: MODEL.to_owned(),
+            images: ["1", "2"]
+                .iter()
+                .map(|j| ImageKey {
+                    job: (*j).to_owned(),
+                    image: 0,
+                })
+                .collect(),
+        },
+        Record::BatchCreated {
+            batch: "imagegate-old-1".to_owned(),
+            name,
+        },
+    ] {
+        journal_file.append(record).unwrap();
+    }
+    drop(journal_file);
+    let summary = batch_run(dir.path(), "a red kite\na blue boat\n", fake.clone()).await;
+    assert!(summary.complete(), "{:?}", summary.failed);
+    assert_eq!(fake.creates(), 1, "nothing sent again");
+    assert_eq!(summary.images_recovered, 1);
+    assert_eq!(summary.images_written, 1);
+    assert_eq!(
+        pngs(dir.path()),
+        ["1-a-red-kite.png", "2-a-blue-boat.png"],
+        "no second copy beside the adopted one"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("1-a-red-kite.png")).unwrap(),
+        earlier.bytes.to_vec()
+    );
+}
