@@ -91,6 +91,22 @@ pub(crate) fn batch_target(
     })
 }
 
+/// Why the run is interactive when `--via` was not given.
+pub(crate) fn default_reason(
+    deadline: Option<Duration>,
+    target: Option<&BatchTarget>,
+    batch: &BatchConfig,
+) -> String {
+    match (target, deadline) {
+        (None, _) => "the default: no Gemini target with its Batch API on".to_owned(),
+        (Some(_), None) => "the default without --deadline".to_owned(),
+        (Some(_), Some(_)) => format!(
+            "the default: --deadline is under batch.min_deadline ({})",
+            imagegate_core::human_duration(batch.min_deadline())
+        ),
+    }
+}
+
 /// The way the run goes: `--via` when given (checked against the route), else `auto` when
 /// the route can use the Batch API and `--deadline` is at least `batch.min_deadline`, else
 /// `interactive` (as before the Batch API existed).
@@ -180,8 +196,8 @@ pub(crate) fn split(
     };
     let total: u64 = jobs.iter().map(remaining).sum();
     let (interactive_count, reason) = match (via, input) {
-        (Via::Interactive, _) => (total, "--via interactive".to_owned()),
-        (Via::Batch, _) => (0, "--via batch".to_owned()),
+        (Via::Interactive, _) => (total, "asked for".to_owned()),
+        (Via::Batch, _) => (0, "asked for".to_owned()),
         (Via::Auto, None) => (total, Why::NoBatch.as_str().to_owned()),
         (Via::Auto, Some(input)) => {
             let decided = plan(input);

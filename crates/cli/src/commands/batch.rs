@@ -21,7 +21,7 @@ use crate::batch::remote::{RemoteSettings, RemoteWork};
 use crate::batch::runner::{Backend, Settings, run as run_jobs, written_count};
 use crate::batch::summary::Summary;
 use crate::batch::via::{
-    BatchTarget, Entry, Split, Via, batch_target, policy_input, resolve, split,
+    BatchTarget, Entry, Split, Via, batch_target, default_reason, policy_input, resolve, split,
 };
 use crate::config::{Config, ProviderConfig};
 use crate::failure::Failure;
@@ -300,7 +300,10 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
     } else {
         None
     };
-    let (interactive, mut to_batch, how) = split(via, free, policy.as_ref());
+    let (interactive, mut to_batch, mut how) = split(via, free, policy.as_ref());
+    if args.via.is_none() && via == Via::Interactive {
+        how.reason = default_reason(args.deadline, target.as_ref(), &config.batch);
+    }
     to_batch.extend(attached);
 
     if args.dry_run {
