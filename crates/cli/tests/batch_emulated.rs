@@ -436,3 +436,60 @@ fn auto_with_a_near_deadline_goes_interactively_and_spills_when_the_daily_quota_
     assert_eq!(stats["batch"]["requests_submitted"], 2, "{stats}");
     assert_eq!(stats["batch"]["duplicate_submissions"], 0, "{stats}");
 }
+
+#[test]
+fn ctrl_c_while_polling_stops_at_once_and_the_rerun_re_attaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_emulator, url) = emulate(dir.path());
+    prompts(dir.path());
+    json(
+        &url,
+        "POST",
+        "/emulator/batch/hold",
+        r#"{"endpoint": "get", "phase": "before"}"#,
+    );
+    let child = command(dir.path(), &url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut client = Running(Some(child));
+    json(&url, "GET", "/emulator/batch/hold?until_waiting=get", "");
+    let pid = client.0.as_ref().unwrap().id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The poll parked at the hold is abandoned at once (a poll only reads): the run ends
+    // without waiting for the job, which goes on at the server, and well within the 30 s
+    // grace the calls in flight would get.
+    let stopping = Instant::now();
+    let output = client.0.take().unwrap().wait_with_output().unwrap();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        stopping.elapsed()
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("run the same command again"),
+        "{}",
+        stderr(&output)
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["interrupted"], true, "{summary}");
+    assert!(images(dir.path()).is_empty());
+    let at_stop = journal(dir.path());
+    assert_eq!(count(&at_stop, "batch_ended"), 0, "the jobs stay live");
+
+    json(&url, "POST", "/emulator/batch/release", "{}");
+    let rerun = command(dir.path(), &url).output().unwrap();
+    assert!(rerun.status.success(), "{}", stderr(&rerun));
+    assert_eq!(images(dir.path()).len(), IMAGES);
+    let stats = batch_stats(&url);
+    assert_eq!(stats["requests_submitted"], IMAGES as u64, "{stats}");
+    assert_eq!(stats["duplicate_submissions"], 0, "{stats}");
+}

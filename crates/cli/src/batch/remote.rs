@@ -570,7 +570,19 @@ async fn follow(
         };
     }
     let results = loop {
-        match ctx.settings.api.results(&job).await {
+        // Fetching only reads (the results stay at the server): Ctrl-C abandons it at once.
+        let mut stop = ctx.shared.stop.clone();
+        let fetched = tokio::select! {
+            fetched = ctx.settings.api.results(&job) => fetched,
+            _ = stop.wait_for(|n| *n > 0) => {
+                return Finished {
+                    stopped: keys,
+                    model,
+                    ..Finished::default()
+                };
+            }
+        };
+        match fetched {
             Ok(results) => break results,
             Err(error) => {
                 if ctx.stopping() || !transient(&error) {
@@ -830,7 +842,13 @@ async fn poll(ctx: &Ctx, display: &str, name: &str, images: usize) -> Polled {
         if ctx.stopping() {
             return Polled::Stopped;
         }
-        match ctx.settings.api.get(name).await {
+        // A poll only reads: Ctrl-C abandons one in flight at once.
+        let mut stop = ctx.shared.stop.clone();
+        let polled = tokio::select! {
+            polled = ctx.settings.api.get(name) => polled,
+            _ = stop.wait_for(|n| *n > 0) => return Polled::Stopped,
+        };
+        match polled {
             Ok(job) => {
                 if last != Some((job.state, job.finished)) {
                     last = Some((job.state, job.finished));
