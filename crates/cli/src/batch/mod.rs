@@ -8,7 +8,8 @@
 //! - [`estimate`]: the dry run's images, cost and time.
 //! - [`lock`]: one run per output directory.
 //! - [`adopt`]: which file found on disk may be adopted as a job's image.
-//! - [`remote`]: the Batch API path (half price, results within a day), resumable too.
+//! - [`remote`]: the Batch API path (half price, results within a day), resumable too:
+//!   creating a job, following it to its results.
 //! - [`api`]: what that path needs of a Batch API; [`gemini_api`]: Gemini's.
 //! - [`via`]: which images go which way (`--via`, `--deadline`).
 

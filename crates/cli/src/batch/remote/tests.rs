@@ -17,7 +17,7 @@ use imagegate_router::{MaxWait, Router, Target};
 use serde_json::Value;
 
 use super::*;
-use crate::batch::api::RemoteResult;
+use crate::batch::api::{RemoteJob, RemoteResult, RemoteState};
 use crate::batch::input::{Format, References, parse};
 use crate::batch::journal::{FILE_NAME, Journal, Replay};
 use crate::batch::runner::{Backend, Settings, run};
