@@ -386,6 +386,11 @@ fn auto_with_a_far_deadline_sends_everything_to_the_batch_api_at_half_price() {
         "{}",
         stderr(&output)
     );
+    // The progress names the batch jobs, their states and counts, beside the images.
+    let err = stderr(&output);
+    assert!(err.contains("imagegate: batch job imagegate-"), "{err}");
+    assert!(err.contains(": succeeded 2/2 ["), "{err}");
+    assert!(err.contains("batch jobs: "), "{err}");
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["via"], "auto");
     assert_eq!(summary["images_via_batch"], IMAGES as u64);
