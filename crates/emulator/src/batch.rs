@@ -92,11 +92,11 @@ pub struct BatchCounters {
     /// Requests in the jobs created.
     pub requests_submitted: u64,
     /// Requests submitted again while an earlier job holding the same (pool, key, prompt) was
-    /// pending, running or succeeded: paid twice. A client that never submits twice keeps
-    /// this at 0.
+    /// pending or running, or had succeeded with an image for it (or succeeded unread): paid
+    /// twice. A client that never submits twice keeps this at 0.
     pub duplicate_submissions: u64,
-    /// Requests submitted again after every earlier job holding them failed, expired or was
-    /// cancelled (a legitimate retry of unfinished work).
+    /// Requests submitted again after every earlier job holding them was cancelled or expired,
+    /// or answered them with an error (a legitimate retry of unfinished work).
     pub resubmissions: u64,
     /// The first duplicate keys seen (at most 100), to say which.
     pub duplicate_keys: Vec<String>,
@@ -203,11 +203,6 @@ impl JobState {
     fn is_terminal(self) -> bool {
         !matches!(self, JobState::Pending | JobState::Running)
     }
-
-    /// Finished without results for its requests (they may be submitted again).
-    fn lost(self) -> bool {
-        matches!(self, JobState::Cancelled | JobState::Expired)
-    }
 }
 
 impl Job {
@@ -247,6 +242,23 @@ impl Job {
             (JobState::Expired, _) => Some(self.expires_at()),
             (JobState::Succeeded, _) => Some(self.done_at),
             _ => None,
+        }
+    }
+
+    /// Whether this job has delivered, or may still deliver, an image for `key`: pending or
+    /// running, or succeeded with a response for it (or not yet read, so nobody can know it
+    /// failed). A key its job answered with an error, or a job cancelled or expired, may be
+    /// submitted again without paying twice for an image.
+    fn may_deliver(&self, key: &str, now: Timestamp) -> bool {
+        match self.state(now) {
+            JobState::Pending | JobState::Running => true,
+            JobState::Succeeded => self.results.as_ref().is_none_or(|items| {
+                items.iter().any(|item| {
+                    item.pointer("/metadata/key").and_then(Value::as_str) == Some(key)
+                        && item.get("response").is_some()
+                })
+            }),
+            JobState::Cancelled | JobState::Expired => false,
         }
     }
 
@@ -401,15 +413,23 @@ impl Emulator {
 
 /// The Batch API's routes (`batchGenerateContent` itself is a method of the model routes).
 pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/v1beta/batches", get(list))
-        .route(
-            "/v1beta/batches/{target}",
-            get(job_call).post(job_call).delete(job_call),
-        )
-        .route("/upload/v1beta/files", post(files::upload))
-        .route("/download/v1beta/files/{target}", get(files::download))
-        .route("/v1beta/files/{target}", get(files::metadata))
+    let mut router = Router::new();
+    // Under both versions, as the model routes: the SDKs pick either.
+    for v in ["v1beta", "v1"] {
+        router = router
+            .route(&format!("/{v}/batches"), get(list))
+            .route(
+                &format!("/{v}/batches/{{target}}"),
+                get(job_call).post(job_call).delete(job_call),
+            )
+            .route(&format!("/upload/{v}/files"), post(files::upload))
+            .route(
+                &format!("/download/{v}/files/{{target}}"),
+                get(files::download),
+            )
+            .route(&format!("/{v}/files/{{target}}"), get(files::metadata));
+    }
+    router
         .route("/emulator/batch/hold", get(holds).post(hold))
         .route("/emulator/batch/release", post(release))
 }
@@ -435,12 +455,9 @@ fn parse_items(items: &[(String, Value)]) -> Result<Vec<(String, Parsed)>, Strin
     let mut seen = BTreeSet::new();
     let mut out = Vec::with_capacity(items.len());
     for (i, (key, request)) in items.iter().enumerate() {
-        if key.is_empty() {
-            return Err(format!(
-                "requests[{i}]: every request of a batch needs metadata.key (or key) to find its result by"
-            ));
-        }
-        if !seen.insert(key.as_str()) {
+        // A request without a key is answered in its place, without one (as the SDKs send
+        // inline requests); keys that are given must be unique.
+        if !key.is_empty() && !seen.insert(key.as_str()) {
             return Err(format!(
                 "requests[{i}]: the key `{key}` appears twice in this batch"
             ));
@@ -602,7 +619,7 @@ fn create_job(shared: &Shared, project: usize, model: &str, body: &[u8]) -> Resp
                 book.jobs
                     .iter()
                     .find(|j| j.number == *n)
-                    .is_some_and(|j| !j.state(now).lost())
+                    .is_some_and(|j| j.may_deliver(key, now))
             });
             if live {
                 duplicates.push(key.clone());
@@ -833,11 +850,10 @@ async fn settle(shared: &Shared, project: usize, now: Timestamp) {
                 let mut jsonl = Vec::new();
                 for item in &results {
                     let mut line = item.clone();
-                    if let Some(map) = line.as_object_mut() {
-                        let key = map
-                            .remove("metadata")
-                            .and_then(|m| m.get("key").cloned())
-                            .unwrap_or(Value::Null);
+                    if let Some(map) = line.as_object_mut()
+                        && let Some(key) =
+                            map.remove("metadata").and_then(|m| m.get("key").cloned())
+                    {
                         map.insert("key".into(), key);
                     }
                     jsonl.extend_from_slice(line.to_string().as_bytes());
@@ -872,7 +888,11 @@ fn answer_all(
         .iter()
         .enumerate()
         .map(|(i, (key, parsed))| {
-            let metadata = json!({"key": key});
+            let metadata = if key.is_empty() {
+                json!({})
+            } else {
+                json!({"key": key})
+            };
             let overloaded = overload_rate > 0.0 && rng.f64() < overload_rate;
             let error = if unentitled {
                 Some(wire::gemini_limit_zero(&job.model))

@@ -104,13 +104,23 @@ fn with_upload_status(mut response: Response, status: &'static str) -> Response 
 pub(crate) async fn upload(
     State(shared): State<Arc<Shared>>,
     RawQuery(query): RawQuery,
+    uri: http::Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let query = query_pairs(query.as_deref());
-    let project = match gemini::authenticate(&shared, &headers, &query, None) {
-        Ok(project) => project,
-        Err(response) => return *response,
+    let upload_id = query
+        .iter()
+        .find(|(k, _)| k == "upload_id")
+        .map(|(_, v)| v.clone());
+    // The upload URL is its own credential (the SDKs send chunks without the key): only the
+    // start is authenticated, and the session remembers the project.
+    let project = match upload_id {
+        Some(_) => None,
+        None => match gemini::authenticate(&shared, &headers, &query, None) {
+            Ok(project) => Some(project),
+            Err(response) => return *response,
+        },
     };
     let body = match http_util::body(body) {
         Ok(body) => body,
@@ -132,17 +142,14 @@ pub(crate) async fn upload(
         .batch
         .checkpoint(BatchEndpoint::Upload, HoldPhase::Before)
         .await;
-    let upload_id = query
-        .iter()
-        .find(|(k, _)| k == "upload_id")
-        .map(|(_, v)| v.clone());
     let command = header_text(&headers, "x-goog-upload-command")
         .unwrap_or_default()
         .to_ascii_lowercase();
     let commands: Vec<&str> = command.split(',').map(str::trim).collect();
-    let response = match upload_id {
-        None => start(&shared, project, &headers, &commands, &body),
-        Some(id) => chunk(&shared, project, &id, &headers, &commands, body),
+    let response = match (upload_id, project) {
+        (Some(id), _) => chunk(&shared, &id, &headers, &commands, body),
+        (None, Some(project)) => start(&shared, project, uri.path(), &headers, &commands, &body),
+        (None, None) => bad_request("an upload needs a key to start"),
     };
     shared
         .batch
@@ -154,6 +161,7 @@ pub(crate) async fn upload(
 fn start(
     shared: &Shared,
     project: usize,
+    path: &str,
     headers: &HeaderMap,
     commands: &[&str],
     body: &[u8],
@@ -204,7 +212,7 @@ fn start(
         id
     });
     let host = header_text(headers, "host").unwrap_or("127.0.0.1");
-    let url = format!("http://{host}/upload/v1beta/files?upload_id={id}&upload_protocol=resumable");
+    let url = format!("http://{host}{path}?upload_id={id}&upload_protocol=resumable");
     let mut response = http_util::json(StatusCode::OK, GOOGLE_JSON, &json!({}), true);
     if let Ok(value) = HeaderValue::from_str(&url) {
         response.headers_mut().insert("x-goog-upload-url", value);
@@ -214,7 +222,6 @@ fn start(
 
 fn chunk(
     shared: &Shared,
-    project: usize,
     id: &str,
     headers: &HeaderMap,
     commands: &[&str],
@@ -230,7 +237,7 @@ fn chunk(
     }
     let offset = header_text(headers, "x-goog-upload-offset").map(str::parse::<u64>);
     let (response, stored) = shared.batch.with_files(|files| {
-        let Some(state) = files.uploads.get_mut(id).filter(|u| u.project == project) else {
+        let Some(state) = files.uploads.get_mut(id) else {
             let response = gemini::error(
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
@@ -281,7 +288,7 @@ fn chunk(
         };
         let file_id = files.next_id("file");
         let file = File {
-            project,
+            project: done.project,
             display_name: done.display_name,
             mime_type: done.mime_type,
             data: Bytes::from(done.data),
@@ -344,13 +351,17 @@ pub(crate) async fn download(
     response
 }
 
-/// `GET /v1beta/files/{id}`: the file's metadata.
+/// `GET /v1beta/files/{id}`: the file's metadata; `GET /v1beta/files/{id}:download` its bytes
+/// (the path google-genai's `files.download` takes, beside `/download/v1beta/...`).
 pub(crate) async fn metadata(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    if id.ends_with(":download") {
+        return download(State(shared), Path(id), RawQuery(query), headers).await;
+    }
     let query = query_pairs(query.as_deref());
     let project = match gemini::authenticate(&shared, &headers, &query, None) {
         Ok(project) => project,

@@ -361,6 +361,9 @@ async fn a_create_held_after_its_work_has_made_the_job_the_client_never_heard_of
     let jobs = g.batch_list().await.unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].display_name, "held-1");
+    let found = g.batch_find("held-1").await.unwrap().unwrap();
+    assert_eq!(found.name, jobs[0].name);
+    assert!(g.batch_find("never-made").await.unwrap().is_none());
     run.stop().await;
 }
 
@@ -457,4 +460,30 @@ fn batch_settings_are_checked_with_the_key_named() {
     )
     .unwrap_err();
     assert!(e.expected.contains("gemini"), "{e}");
+}
+
+#[tokio::test]
+async fn retrying_a_key_its_job_answered_with_an_error_is_not_a_duplicate() {
+    let run = start(&pool("rpd = 0\nbatch_turnaround = \"0s\"")).await;
+    let g = gemini(&run);
+    let job = g
+        .batch_create(GEMINI_MODEL, "first", &requests(&["a", "b"]))
+        .await
+        .unwrap();
+    // Succeeded, but unread: nobody knows yet that its requests failed.
+    g.batch_create(GEMINI_MODEL, "early", &requests(&["a"]))
+        .await
+        .unwrap();
+    let s = stats(&run).await;
+    assert_eq!(s["batch"]["duplicate_submissions"], 1);
+    // Read: every request was answered with an error, so retrying "b" pays nothing twice.
+    let done = g.batch_get(&job.name).await.unwrap();
+    assert_eq!(done.stats.failed, 2);
+    g.batch_create(GEMINI_MODEL, "retry", &requests(&["b"]))
+        .await
+        .unwrap();
+    let s = stats(&run).await;
+    assert_eq!(s["batch"]["duplicate_submissions"], 1);
+    assert_eq!(s["batch"]["resubmissions"], 1);
+    run.stop().await;
 }

@@ -510,3 +510,22 @@ async fn a_responses_file_that_is_gone_is_named() {
         e.message()
     );
 }
+
+/// Every call's future is `Send`, so a multi-threaded runtime (the CLI's) can spawn it.
+#[test]
+fn every_call_is_send() {
+    fn send<T: Send>(_: T) {}
+    let gemini = GeminiProvider::new(ApiKey::new(KEY));
+    let job = imagegate_gemini::batch::parse_operation(&fixture("get-pending").body()).unwrap();
+    let reqs = requests(1, "x");
+    send(gemini.batch_create("gemini-2.5-flash-image", "n", &reqs));
+    send(gemini.batch_get("batches/x"));
+    send(gemini.batch_list());
+    send(gemini.batch_find("n"));
+    send(gemini.batch_cancel("batches/x"));
+    send(gemini.batch_delete("batches/x"));
+    send(gemini.batch_results(&job));
+    send(gemini.batch_results_each(&job, |_| {}));
+    send(gemini.upload_file("n", "application/jsonl", Vec::new()));
+    send(gemini.download_file("files/x"));
+}

@@ -485,6 +485,17 @@ fn requests_are_checked_before_anything_is_sent() {
     assert!(e.message().contains("non-empty key"), "{}", e.message());
     let e = batch::check_requests("gemini-2.5-flash-image", &[]).unwrap_err();
     assert!(e.message().contains("at least one"), "{}", e.message());
+    let other = [BatchRequest::new(
+        "m",
+        GenerateRequest::new("x").with_model("gemini-3-pro-image-preview"),
+    )];
+    let e = batch::check_requests("gemini-2.5-flash-image", &other).unwrap_err();
+    assert!(e.message().contains("one model"), "{}", e.message());
+    let same = [BatchRequest::new(
+        "m",
+        GenerateRequest::new("x").with_model("models/gemini-2.5-flash-image"),
+    )];
+    batch::check_requests("gemini-2.5-flash-image", &same).unwrap();
     let e = batch::check_requests("imagen-4.0-generate-001", &ok).unwrap_err();
     assert!(e.message().contains(":predict"), "{}", e.message());
 }

@@ -158,6 +158,20 @@ impl GeminiProvider {
         }
     }
 
+    /// The newest job named `display_name`, if any: how a client that recorded the name
+    /// before creating finds its job again after a crash (create is not idempotent, so it must
+    /// never create again blindly).
+    ///
+    /// # Errors
+    /// As [`batch_list`](Self::batch_list).
+    pub async fn batch_find(&self, display_name: &str) -> Result<Option<BatchJob>, Error> {
+        let jobs = self.batch_list().await?;
+        Ok(jobs
+            .into_iter()
+            .filter(|j| j.display_name == display_name)
+            .max_by_key(|j| j.create_time))
+    }
+
     /// Asks the upstream to cancel a job; requests already answered keep their results.
     ///
     /// # Errors
@@ -206,7 +220,7 @@ impl GeminiProvider {
     pub async fn batch_results_each(
         &self,
         job: &BatchJob,
-        mut each: impl FnMut(BatchResult),
+        mut each: impl FnMut(BatchResult) + Send,
     ) -> Result<usize, Error> {
         let now = self.clock.now();
         match &job.output {
@@ -329,7 +343,7 @@ impl GeminiProvider {
         &self,
         file: &str,
         model: &str,
-        each: &mut dyn FnMut(BatchResult),
+        each: &mut (dyn FnMut(BatchResult) + Send),
     ) -> Result<usize, Error> {
         let id = self.file_id(file)?;
         let url = format!(

@@ -26,7 +26,7 @@ use crate::response::{PROVIDER, parse_success};
 pub const INLINE_BODY_LIMIT_BYTES: u64 = 20_000_000;
 
 /// Checks a job's requests before anything is sent: at least one, every key non-empty and
-/// unique, and a model that `batchGenerateContent` serves (Gemini image models, not Imagen).
+/// unique, none naming another model, and a model that `batchGenerateContent` serves (Gemini image models, not Imagen).
 ///
 /// # Errors
 /// [`ErrorKind::InvalidRequest`] naming the first problem (the duplicate key, the model).
@@ -47,6 +47,15 @@ pub fn check_requests(model: &str, requests: &[BatchRequest]) -> Result<(), Erro
             return Err(invalid(
                 "every batch request needs a non-empty key: results come back by key".to_owned(),
             ));
+        }
+        if let Some(other) = r.request.model.as_deref()
+            && normalize_model(other) != model
+        {
+            return Err(invalid(format!(
+                "batch request `{}` names the model {other}, but the job runs {model}: a batch \
+                 job has one model",
+                r.key
+            )));
         }
         if !seen.insert(r.key.as_str()) {
             return Err(invalid(format!(
