@@ -7,7 +7,8 @@
 //! [`MAX_REQUESTS_PER_BATCH_JOB`] requests, the way a client submits a list of prompts. A batch
 //! job the batch quota refuses hands its jobs back to the workers, marked to run interactively
 //! (as the CLI falls back when a create is refused). A job whose results arrive after its
-//! deadline fails at its deadline; its images were still billed (waste).
+//! deadline fails at its deadline; its images were still billed (waste). A batch job that
+//! expires (its turnaround past 48 hours) fails its jobs, and bills nothing.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use imagegate_core::{Clock, GenerateRequest};
+use imagegate_mock::sim::BatchJobRecord;
 use imagegate_router::via::Via;
 use jiff::Timestamp;
 use tokio::task::JoinHandle;
@@ -143,22 +145,28 @@ impl Batcher {
             })
             .collect();
         match batch.submit(&model, &requests) {
-            Ok(done_at) => {
+            Ok(record) => {
                 let me = self.clone();
-                let handle = tokio::spawn(async move { me.finish(jobs, done_at, model).await });
+                let handle = tokio::spawn(async move { me.finish(jobs, record).await });
                 self.keep(handle);
             }
             Err(_) => refused.extend(jobs),
         }
     }
 
-    /// Completes `jobs` when their results arrive at `done_at`; a job due earlier fails then.
-    async fn finish(&self, jobs: Vec<Job>, done_at: Timestamp, model: String) {
+    /// Completes `jobs` when their batch job's results arrive; a job due earlier fails at its
+    /// deadline, and every job of an expired batch job fails when it expires (or at its
+    /// deadline, if that comes first).
+    async fn finish(&self, jobs: Vec<Job>, record: BatchJobRecord) {
+        let done_at = record.done_at;
         let mut ends: Vec<(Timestamp, Job, JobOutcome)> = jobs
             .into_iter()
             .map(|job| {
-                if done_at <= job.deadline {
-                    let served = vec![model.clone(); job.images as usize];
+                if record.expired {
+                    let why = "the batch job expired without results".to_owned();
+                    (done_at.min(job.deadline), job, JobOutcome::Failed(why))
+                } else if done_at <= job.deadline {
+                    let served = vec![record.model.clone(); job.images as usize];
                     (done_at, job, JobOutcome::Completed(served))
                 } else {
                     let why = "deadline (the batch job's results came later)".to_owned();

@@ -99,6 +99,7 @@ pub fn bound(scenario: &Scenario) -> u64 {
         .iter()
         .filter(|p| reached(p))
         .filter_map(|p| p.batch.map(|b| b.turnaround.min))
+        .filter(|t| *t <= imagegate_mock::sim::BATCH_EXPIRY)
         .min();
     let by_batch = |job: &crate::strategy::Job| {
         fastest_batch.is_some_and(|t| imagegate_core::clock::add(job.arrival, t) <= job.deadline)

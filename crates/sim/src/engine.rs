@@ -256,7 +256,7 @@ fn measure(
         }
     }
     let mut batch_images = 0;
-    for job in batch_jobs {
+    for job in batch_jobs.iter().filter(|j| !j.expired) {
         batch_images += job.images;
         cost += batch_price(&job.model) * job.images as f64;
     }

@@ -38,8 +38,9 @@ pub struct StrategyReport {
     /// Paid for images never delivered (a job that failed or ran out of time after some of
     /// its images were served and billed).
     pub wasted_usd: f64,
-    /// Images sent through a batch API (billed at its price, the price table's batch factor
-    /// times the interactive one); absent from the JSON when 0.
+    /// Images a batch API returned (billed at its price, the price table's batch factor times
+    /// the interactive one; an expired batch job returns and bills nothing); absent from the
+    /// JSON when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub batch_images: u64,
     /// Per workload class: completed share and job latency.

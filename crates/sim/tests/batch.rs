@@ -213,3 +213,53 @@ fn a_batch_api_never_makes_a_shipped_scenario_worse() {
     }
     assert!(checked >= 8, "{checked}");
 }
+
+#[test]
+fn with_a_batch_api_the_same_seed_gives_the_same_run_and_another_seed_other_turnarounds() {
+    let scenario = load("batch-mixed-day.toml");
+    for name in [StrategyName::Oracle, StrategyName::Imagegate] {
+        let (a, b) = (run(&scenario, name).unwrap(), run(&scenario, name).unwrap());
+        assert_eq!(a.report, b.report, "{name}");
+        assert_eq!(a.calls, b.calls, "{name}");
+        assert_eq!(a.jobs, b.jobs, "{name}");
+        assert_eq!(a.batch_jobs, b.batch_jobs, "{name}");
+        assert!(!a.batch_jobs.is_empty(), "{name}");
+    }
+    let mut other = scenario.clone();
+    other.seed += 1;
+    let a = run(&scenario, StrategyName::Oracle).unwrap();
+    let b = run(&other, StrategyName::Oracle).unwrap();
+    assert_ne!(a.batch_jobs, b.batch_jobs);
+}
+
+#[test]
+fn a_batch_job_past_48_hours_expires_unpaid_and_the_oracle_does_not_count_on_it() {
+    let mut scenario = due_in(
+        load("batch-10k-due-30h.toml"),
+        Duration::from_secs(72 * 3_600),
+    );
+    scenario.workload.jobs = 50;
+    for pool in &mut scenario.upstream.pools {
+        pool.batch = Some(PoolBatch {
+            turnaround: Latency {
+                min: Duration::from_secs(49 * 3_600),
+                max: Duration::from_secs(50 * 3_600),
+            },
+            enqueued_tokens: None,
+        });
+    }
+    let forced = with_via(scenario.clone(), ViaMode::Batch);
+    let batch = run(&forced, StrategyName::Imagegate).unwrap();
+    assert_eq!(batch.report.completed, 0);
+    assert_eq!(batch.report.failed, 50);
+    assert_eq!((batch.report.cost_usd, batch.report.batch_images), (0.0, 0));
+    assert!(batch.batch_jobs.iter().all(|j| j.expired));
+    let expired_at = 48 * 3_600;
+    assert!(batch.jobs.iter().all(|j| {
+        j.end.as_second() - j.arrival.as_second() == expired_at
+            && matches!(&j.outcome, imagegate_sim::JobOutcome::Failed(why) if why.contains("expired"))
+    }));
+    let oracle = run(&scenario, StrategyName::Oracle).unwrap();
+    assert_eq!(oracle.report.completed, 50);
+    assert!(oracle.batch_jobs.is_empty());
+}

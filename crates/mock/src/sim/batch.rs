@@ -1,6 +1,7 @@
 //! [`SimulatedBatch`]: the batch API of one true pool (Gemini's Batch API), as the simulator
 //! models it: a job of many requests is accepted or refused as a whole when it is created, and
-//! all its results arrive together after a turnaround drawn from a seeded range.
+//! all its results arrive together after a turnaround drawn from a seeded range. A job whose
+//! turnaround would pass [`BATCH_EXPIRY`] expires then, with no results (and nothing billed).
 //!
 //! Its quota is its own, separate from the interactive pool's: the tokens of the requests in
 //! jobs not yet finished (Gemini's "enqueued tokens" per model). A job that would pass it is
@@ -9,6 +10,7 @@
 //! a job returns.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use imagegate_core::clock::add;
 use imagegate_core::{Clock, GenerateRequest};
@@ -16,6 +18,10 @@ use jiff::Timestamp;
 
 use super::upstream::{Latency, usage_of};
 use std::sync::Arc;
+
+/// How long a batch job may stay pending or running: Gemini's Batch API expires a job after
+/// 48 hours, and an expired job has no results.
+pub const BATCH_EXPIRY: Duration = Duration::from_secs(48 * 3_600);
 
 /// One pool's batch API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,8 +39,10 @@ pub struct BatchConfig {
 pub struct BatchJobRecord {
     /// When it was created.
     pub submitted_at: Timestamp,
-    /// When its results are ready.
+    /// When its results are ready (or, expired, when it expired).
     pub done_at: Timestamp,
+    /// It expired before finishing ([`BATCH_EXPIRY`]): no results, nothing billed.
+    pub expired: bool,
     /// The model of its requests.
     pub model: String,
     /// Its requests.
@@ -114,8 +122,9 @@ impl SimulatedBatch {
         Some(limit.saturating_sub(self.enqueued_tokens()) / each)
     }
 
-    /// Creates a job of `requests` for `model` now: the instant its results are ready, or the
-    /// refusal when its tokens do not fit the quota (nothing enqueued then).
+    /// Creates a job of `requests` for `model` now: its record (when its results are ready, or
+    /// that it expires), or the refusal when its tokens do not fit the quota (nothing enqueued
+    /// then).
     ///
     /// # Errors
     /// [`BatchFull`] when the job would pass the enqueued-token quota.
@@ -123,7 +132,7 @@ impl SimulatedBatch {
         &self,
         model: &str,
         requests: &[GenerateRequest],
-    ) -> Result<Timestamp, BatchFull> {
+    ) -> Result<BatchJobRecord, BatchFull> {
         let now = self.clock.now();
         let (mut tokens, mut images) = (0u64, 0u64);
         for request in requests {
@@ -149,16 +158,18 @@ impl SimulatedBatch {
             }
         }
         let turnaround = self.config.turnaround.draw(&mut state.rng);
-        let done_at = add(now, turnaround);
-        state.jobs.push(BatchJobRecord {
+        let expired = turnaround > BATCH_EXPIRY;
+        let record = BatchJobRecord {
             submitted_at: now,
-            done_at,
+            done_at: add(now, turnaround.min(BATCH_EXPIRY)),
+            expired,
             model: model.to_owned(),
             requests: requests.len() as u64,
             images,
             tokens,
-        });
-        Ok(done_at)
+        };
+        state.jobs.push(record.clone());
+        Ok(record)
     }
 
     /// Every job created so far, in creation order.
@@ -200,7 +211,7 @@ mod tests {
             let b = batch(None, clock.clone());
             let requests = vec![GenerateRequest::new("x"); 3];
             (0..20)
-                .map(|_| b.submit("m", &requests).unwrap())
+                .map(|_| b.submit("m", &requests).unwrap().done_at)
                 .collect::<Vec<_>>()
         };
         let first = draws();
@@ -223,7 +234,7 @@ mod tests {
         let each = usage_of(&request).tokens;
         let b = batch(Some(each * 5), clock.clone());
         assert_eq!(b.room(&request), Some(5));
-        let done = b.submit("m", &vec![request.clone(); 4]).unwrap();
+        let done = b.submit("m", &vec![request.clone(); 4]).unwrap().done_at;
         assert_eq!(b.room(&request), Some(1));
         let full = b.submit("m", &vec![request.clone(); 2]).unwrap_err();
         assert_eq!(full.needed, 2 * each);
@@ -236,5 +247,25 @@ mod tests {
         let jobs = b.jobs();
         assert_eq!((jobs[1].requests, jobs[1].images), (5, 5));
         assert_eq!(batch(None, clock).room(&GenerateRequest::new("x")), None);
+    }
+
+    #[test]
+    fn a_job_past_the_expiry_expires_at_48_hours() {
+        let clock = clock();
+        let slow = SimulatedBatch::new(
+            BatchConfig {
+                turnaround: Latency::fixed(Duration::from_secs(50 * 3_600)),
+                enqueued_tokens: None,
+                seed: 1,
+            },
+            clock.clone(),
+        );
+        let job = slow.submit("m", &[GenerateRequest::new("x")]).unwrap();
+        assert!(job.expired);
+        assert_eq!(job.done_at, add(clock.now(), BATCH_EXPIRY));
+        let on_time = batch(None, clock)
+            .submit("m", &[GenerateRequest::new("x")])
+            .unwrap();
+        assert!(!on_time.expired);
     }
 }

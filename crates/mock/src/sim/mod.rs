@@ -62,7 +62,7 @@ mod pool;
 mod upstream;
 pub mod wire;
 
-pub use batch::{BatchConfig, BatchFull, BatchJobRecord, SimulatedBatch};
+pub use batch::{BATCH_EXPIRY, BatchConfig, BatchFull, BatchJobRecord, SimulatedBatch};
 pub use pool::{InUse, TruePool, Usage, Violation, Window};
 pub use upstream::{
     CallOutcome, CallRecord, Capacity, Classifier, Decision, Latency, PoolCounters, PoolSnapshot,

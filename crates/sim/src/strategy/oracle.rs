@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use imagegate_core::clock::add;
 use imagegate_core::{Clock, Error, ErrorKind};
-use imagegate_mock::sim::Capacity;
+use imagegate_mock::sim::{BATCH_EXPIRY, Capacity};
 use imagegate_router::via::Via;
 
 use super::{Job, Served, Strategy, call, served_model};
@@ -87,7 +87,12 @@ impl Strategy for Oracle {
         let Some(batch) = self.batch.as_ref().and_then(|t| t.batch.as_ref()) else {
             return Via::Interactive;
         };
-        let slowest = add(self.clock.now(), batch.config().turnaround.max);
+        // A job past the expiry has no results: the slowest turnaround must also come before it.
+        let slowest_turnaround = batch.config().turnaround.max;
+        if slowest_turnaround > BATCH_EXPIRY {
+            return Via::Interactive;
+        }
+        let slowest = add(self.clock.now(), slowest_turnaround);
         let fits = batch
             .room(&job.request)
             .is_none_or(|room| room >= u64::from(job.images));
