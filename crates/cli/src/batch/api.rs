@@ -80,6 +80,12 @@ pub(crate) trait BatchApi: Send + Sync + std::fmt::Debug {
     /// The job whose display name is `display_name`, if the server has one.
     async fn find(&self, display_name: &str) -> Result<Option<RemoteJob>, Error>;
 
-    /// Every request's outcome of a finished job.
-    async fn results(&self, job: &RemoteJob) -> Result<Vec<RemoteResult>, Error>;
+    /// Hands every request's outcome of a finished job to `each` as it is read (a responses
+    /// file is streamed, never held whole); how many. An error after some results were handed
+    /// over leaves those handed over: fetching again hands them over again.
+    async fn results(
+        &self,
+        job: &RemoteJob,
+        each: &mut (dyn FnMut(RemoteResult) + Send),
+    ) -> Result<usize, Error>;
 }

@@ -6,10 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use imagegate_core::{Error, GenerateRequest};
 use imagegate_gemini::GeminiProvider;
-use imagegate_gemini::batch::{
-    BatchJob, BatchOptions, BatchOutput, BatchRequest, BatchState, inline_results,
-    parse_results_jsonl,
-};
+use imagegate_gemini::batch::{BatchJob, BatchOptions, BatchRequest, BatchState};
 
 use super::api::{BatchApi, RemoteJob, RemoteResult, RemoteState};
 use crate::config::{BatchConfig, ProviderConfig};
@@ -110,14 +107,15 @@ impl BatchApi for GeminiBatch {
     }
 
     async fn find(&self, display_name: &str) -> Result<Option<RemoteJob>, Error> {
-        let jobs = self.0.batch_list().await?;
-        Ok(jobs
-            .into_iter()
-            .find(|job| job.display_name == display_name)
-            .map(remote))
+        // The newest job of that name, should there be several.
+        Ok(self.0.batch_find(display_name).await?.map(remote))
     }
 
-    async fn results(&self, job: &RemoteJob) -> Result<Vec<RemoteResult>, Error> {
+    async fn results(
+        &self,
+        job: &RemoteJob,
+        each: &mut (dyn FnMut(RemoteResult) + Send),
+    ) -> Result<usize, Error> {
         let fresh;
         let raw = match job
             .handle
@@ -130,24 +128,13 @@ impl BatchApi for GeminiBatch {
                 &fresh
             }
         };
-        // The results are read here from the public parts (not `batch_results`, whose future
-        // is not `Send` while a responses file streams): inline ones from the Operation, a
-        // responses file downloaded whole, each line classified as an interactive answer.
-        let now = jiff::Timestamp::now();
-        let results = match &raw.output {
-            Some(BatchOutput::Inline(items)) => inline_results(items, raw.model_id(), now),
-            Some(BatchOutput::ResponsesFile(file)) => {
-                let body = self.0.download_file(file).await?;
-                parse_results_jsonl(&body, raw.model_id(), now)
-            }
-            None => Vec::new(),
-        };
-        Ok(results
-            .into_iter()
-            .map(|result| RemoteResult {
-                key: result.key,
-                outcome: result.outcome,
+        self.0
+            .batch_results_each(raw, |result| {
+                each(RemoteResult {
+                    key: result.key,
+                    outcome: result.outcome,
+                });
             })
-            .collect())
+            .await
     }
 }

@@ -84,31 +84,39 @@ pub(super) async fn follow(
             ..Finished::default()
         };
     }
-    let results = loop {
+    // Each result is written as it is read; a fetch cut short is fetched again, and the
+    // results already taken are skipped.
+    let mut writer = Writer::new(ctx, &display, &model, &keys, reattached);
+    loop {
         // Fetching only reads (the results stay at the server): Ctrl-C abandons it at once.
         let mut stop = ctx.shared.stop.clone();
-        let fetched = tokio::select! {
-            fetched = ctx.settings.api.results(&job) => fetched,
-            _ = stop.wait_for(|n| *n > 0) => {
-                return Finished {
-                    stopped: keys,
-                    model,
-                    ..Finished::default()
-                };
+        let fetched = {
+            let mut take = |result| writer.take(result);
+            tokio::select! {
+                fetched = ctx.settings.api.results(&job, &mut take) => Some(fetched),
+                _ = stop.wait_for(|n| *n > 0) => None,
             }
         };
+        let Some(fetched) = fetched else {
+            return writer.stopped(&keys);
+        };
         match fetched {
-            Ok(results) => break results,
+            Ok(_) => break,
             Err(error) => {
-                if ctx.stopping() || !transient(&error) {
-                    if ctx.stopping() {
-                        return Finished {
-                            stopped: keys,
-                            model,
-                            ..Finished::default()
-                        };
-                    }
-                    return ctx.fail_all(&keys, |job| {
+                if ctx.stopping() {
+                    return writer.stopped(&keys);
+                }
+                if !transient(&error) {
+                    let mut finished = writer.finished;
+                    let written: BTreeSet<&ImageKey> = finished.written.iter().collect();
+                    let failed_keys: BTreeSet<ImageKey> =
+                        finished.failed.iter().map(|(k, _)| k.clone()).collect();
+                    let rest: Vec<ImageKey> = keys
+                        .iter()
+                        .filter(|k| !written.contains(k) && !failed_keys.contains(*k))
+                        .cloned()
+                        .collect();
+                    let mut more = ctx.fail_all(&rest, |job| {
                         failure(
                             job,
                             "batch_results",
@@ -119,22 +127,25 @@ pub(super) async fn follow(
                             "run the same command again: the results are fetched again (free)",
                         )
                     });
+                    finished.failed.append(&mut more.failed);
+                    finished.model = model;
+                    return finished;
                 }
                 ctx.shared.progress.line(&format!(
                     "fetching the results of {display} failed ({}); trying again",
                     error.message()
                 ));
-                sleep_or_stop(ctx, ctx.settings.poll_interval).await;
+                if sleep_or_stop(ctx, ctx.settings.poll_interval).await {
+                    return writer.stopped(&keys);
+                }
             }
         }
-    };
-    let mut finished = write_results(ctx, &display, &model, &keys, results, reattached);
-    if finished.stopped.is_empty()
-        && let Err(e) = ctx.journal(Record::BatchEnded {
-            batch: display.clone(),
-            state: "succeeded".to_owned(),
-        })
-    {
+    }
+    let mut finished = writer.finish(&keys);
+    if let Err(e) = ctx.journal(Record::BatchEnded {
+        batch: display.clone(),
+        state: "succeeded".to_owned(),
+    }) {
         ctx.shared.progress.line(&e);
     }
     finished.model = model;
@@ -195,43 +206,60 @@ async fn poll(ctx: &Ctx, display: &str, name: &str, images: usize) -> Polled {
     }
 }
 
-/// Writes every result of a finished job that is one of `keys`, exactly as an interactive
-/// image is written.
-fn write_results(
-    ctx: &Ctx,
-    display: &str,
-    model: &str,
-    keys: &[ImageKey],
-    results: Vec<RemoteResult>,
+/// Writes the results of a finished job as they arrive, exactly as interactive images are
+/// written, and keeps count of what became of each of its images.
+struct Writer<'a> {
+    ctx: &'a Ctx,
+    display: String,
+    model: String,
+    target: String,
+    wanted: BTreeSet<ImageKey>,
+    /// Keys whose result was taken (written or failed): a second copy is skipped.
+    seen: BTreeSet<ImageKey>,
     reattached: bool,
-) -> Finished {
-    let wanted: BTreeSet<&ImageKey> = keys.iter().collect();
-    let mut finished = Finished::default();
-    let mut seen: BTreeSet<ImageKey> = BTreeSet::new();
-    let target = format!("{} ({model}) via batch", ctx.settings.provider);
-    for result in results {
+    finished: Finished,
+}
+
+impl<'a> Writer<'a> {
+    fn new(ctx: &'a Ctx, display: &str, model: &str, keys: &[ImageKey], reattached: bool) -> Self {
+        Writer {
+            ctx,
+            display: display.to_owned(),
+            model: model.to_owned(),
+            target: format!("{} ({model}) via batch", ctx.settings.provider),
+            wanted: keys.iter().cloned().collect(),
+            seen: BTreeSet::new(),
+            reattached,
+            finished: Finished::default(),
+        }
+    }
+
+    /// One result: its image written (or its error kept), if it is one of ours not yet taken.
+    fn take(&mut self, result: RemoteResult) {
+        let ctx = self.ctx;
         let Some(key) = ImageKey::from_wire(&result.key) else {
             tracing::info!(key = %result.key, "a result with a key that is not ours; ignored");
-            continue;
+            return;
         };
-        if !wanted.contains(&key) || !seen.insert(key.clone()) {
-            continue;
+        if !self.wanted.contains(&key) || self.seen.contains(&key) {
+            return;
         }
         let Some(job) = ctx.jobs.get(&key.job) else {
-            continue;
+            return;
         };
+        self.seen.insert(key.clone());
         let response = match result.outcome {
             Ok(response) => response,
             Err(error) => {
-                finished
+                self.finished
                     .failed
-                    .push((key.clone(), failure_from_error(job, &error)));
-                continue;
+                    .push((key, failure_from_error(job, &error)));
+                return;
             }
         };
         let Some(image) = response.images.first() else {
-            finished.failed.push((
-                key.clone(),
+            self.finished.failed.push((
+                key,
                 failure(
                     job,
                     "no_image",
@@ -239,13 +267,13 @@ fn write_results(
                     "try again, or change the prompt",
                 ),
             ));
-            continue;
+            return;
         };
         let mut request = GenerateRequest::new(job.prompt.clone());
         if let Some(size) = job.size {
             request = request.with_size(size);
         }
-        let cost = ctx.price(&request, model);
+        let cost = ctx.price(&request, &self.model);
         // A job an earlier run re-attached to may have had this image renamed into place
         // just before that run died (no `written` record yet): adopted, not written twice.
         match write_image(
@@ -253,34 +281,54 @@ fn write_results(
             job,
             key.image,
             image,
-            &target,
+            &self.target,
             cost,
-            reattached,
+            self.reattached,
         ) {
             Ok(()) => {
                 if let Ok(mut summary) = ctx.shared.summary.lock() {
                     summary.images_via_batch += 1;
                     summary.batch_cost_usd += cost;
                 }
-                finished.written.push(key);
+                self.finished.written.push(key);
             }
-            Err(failed) => finished.failed.push((key, failed)),
+            Err(failed) => self.finished.failed.push((key, failed)),
         }
     }
-    for key in keys {
-        if !seen.contains(key)
-            && let Some(job) = ctx.jobs.get(&key.job)
-        {
-            finished.failed.push((
-                key.clone(),
-                failure(
-                    job,
-                    "no_result",
-                    format!("batch job {display} finished without a result for this image"),
-                    "run the same command again to send it again",
-                ),
-            ));
-        }
+
+    /// Ctrl-C came: what was taken stays; the other images wait for the rerun.
+    fn stopped(self, keys: &[ImageKey]) -> Finished {
+        let mut finished = self.finished;
+        finished.stopped = keys
+            .iter()
+            .filter(|k| !self.seen.contains(*k))
+            .cloned()
+            .collect();
+        finished.model = self.model;
+        finished
     }
-    finished
+
+    /// Every result read: an image without one failed (`no_result`).
+    fn finish(self, keys: &[ImageKey]) -> Finished {
+        let mut finished = self.finished;
+        for key in keys {
+            if !self.seen.contains(key)
+                && let Some(job) = self.ctx.jobs.get(&key.job)
+            {
+                finished.failed.push((
+                    key.clone(),
+                    failure(
+                        job,
+                        "no_result",
+                        format!(
+                            "batch job {} finished without a result for this image",
+                            self.display
+                        ),
+                        "run the same command again to send it again",
+                    ),
+                ));
+            }
+        }
+        finished
+    }
 }

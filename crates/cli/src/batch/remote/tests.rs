@@ -44,6 +44,8 @@ struct Fake {
     expire: Mutex<Vec<String>>,
     /// Polls answer 401 (a revoked key) while set.
     refuse_polls: Mutex<bool>,
+    /// The next results fetch is cut off after its first result (a dropped download).
+    cut_results: Mutex<bool>,
 }
 
 impl Fake {
@@ -154,29 +156,44 @@ impl BatchApi for Fake {
             .map(Fake::view))
     }
 
-    async fn results(&self, job: &RemoteJob) -> Result<Vec<RemoteResult>, Error> {
-        let jobs = self.jobs.lock().unwrap();
-        let job = jobs.iter().find(|j| j.name == job.name).unwrap();
-        Ok(job
-            .requests
-            .iter()
-            .map(|(key, request)| {
-                let outcome = if request.prompt.contains("forbidden") {
-                    Err(Error::new(ErrorKind::ContentBlocked, "blocked by the fake"))
-                } else {
-                    let image =
-                        imagegate_mock::render::render_image(&job.model, request, 0).unwrap();
-                    Ok(GenerateResponse::new(
-                        vec![image],
-                        ServedBy::new("gemini", &job.model, None),
-                    ))
-                };
-                RemoteResult {
-                    key: key.clone(),
-                    outcome,
-                }
-            })
-            .collect())
+    async fn results(
+        &self,
+        job: &RemoteJob,
+        each: &mut (dyn FnMut(RemoteResult) + Send),
+    ) -> Result<usize, Error> {
+        let results: Vec<RemoteResult> = {
+            let jobs = self.jobs.lock().unwrap();
+            let job = jobs.iter().find(|j| j.name == job.name).unwrap();
+            job.requests
+                .iter()
+                .map(|(key, request)| {
+                    let outcome = if request.prompt.contains("forbidden") {
+                        Err(Error::new(ErrorKind::ContentBlocked, "blocked by the fake"))
+                    } else {
+                        let image =
+                            imagegate_mock::render::render_image(&job.model, request, 0).unwrap();
+                        Ok(GenerateResponse::new(
+                            vec![image],
+                            ServedBy::new("gemini", &job.model, None),
+                        ))
+                    };
+                    RemoteResult {
+                        key: key.clone(),
+                        outcome,
+                    }
+                })
+                .collect()
+        };
+        let n = results.len();
+        if std::mem::take(&mut *self.cut_results.lock().unwrap()) {
+            results.into_iter().take(1).for_each(each);
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                "the download was cut off",
+            ));
+        }
+        results.into_iter().for_each(each);
+        Ok(n)
     }
 }
 
@@ -629,4 +646,17 @@ async fn an_image_renamed_into_place_before_a_kill_is_adopted_when_the_job_is_fe
         std::fs::read(dir.path().join("1-a-red-kite.png")).unwrap(),
         earlier.bytes.to_vec()
     );
+}
+
+#[tokio::test]
+async fn a_results_download_cut_off_midway_is_fetched_again_and_no_image_is_written_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Arc::new(Fake::default());
+    *fake.cut_results.lock().unwrap() = true;
+    let summary = batch_run(dir.path(), "a red kite\na blue boat\n", fake.clone()).await;
+    assert!(summary.complete(), "{:?}", summary.failed);
+    assert_eq!(summary.images_written, 2);
+    assert_eq!(pngs(dir.path()), ["1-a-red-kite.png", "2-a-blue-boat.png"]);
+    assert_eq!(events(&journal(dir.path()), "written").len(), 2);
+    assert_eq!(fake.creates(), 1);
 }
