@@ -5,7 +5,7 @@
 //! - [`runner`]: jobs in flight under a semaphore, one journaled call per image.
 //! - [`progress`]: the bar or the plain lines.
 //! - [`summary`]: what the run did, per target, and what failed.
-//! - [`estimate`]: the dry run's images, cost and time.
+//! - [`estimate`]: the dry run's images, cost and time; [`dry_run`]: its report, both ways.
 //! - [`lock`]: one run per output directory.
 //! - [`adopt`]: which file found on disk may be adopted as a job's image.
 //! - [`remote`]: the Batch API path (half price, results within a day), resumable too:
@@ -15,6 +15,7 @@
 
 pub(crate) mod adopt;
 pub(crate) mod api;
+pub(crate) mod dry_run;
 pub(crate) mod estimate;
 pub(crate) mod gemini_api;
 pub(crate) mod input;
