@@ -220,6 +220,16 @@ fn backend() -> Backend {
 
 /// Runs `input` (text, one prompt a line) in `dir` through the Batch API path alone.
 async fn batch_run(dir: &Path, input: &str, api: Arc<Fake>) -> Summary {
+    batch_run_within(dir, input, api, None).await
+}
+
+/// [`batch_run`] with `--max-cost`.
+async fn batch_run_within(
+    dir: &Path,
+    input: &str,
+    api: Arc<Fake>,
+    max_cost_usd: Option<f64>,
+) -> Summary {
     let parsed = parse(input.as_bytes(), Format::Text, dir, References::Inside);
     let replay = Replay::read(&dir.join(FILE_NAME)).unwrap();
     let jobs = parsed
@@ -235,7 +245,7 @@ async fn batch_run(dir: &Path, input: &str, api: Arc<Fake>) -> Summary {
     let settings = Settings {
         out_dir: dir.to_path_buf(),
         concurrency: 2,
-        max_cost_usd: None,
+        max_cost_usd,
         priority: Priority::Background,
         grace: Duration::from_secs(1),
         model: None,
@@ -659,4 +669,23 @@ async fn a_results_download_cut_off_midway_is_fetched_again_and_no_image_is_writ
     assert_eq!(pngs(dir.path()), ["1-a-red-kite.png", "2-a-blue-boat.png"]);
     assert_eq!(events(&journal(dir.path()), "written").len(), 2);
     assert_eq!(fake.creates(), 1);
+}
+
+#[tokio::test]
+async fn max_cost_counts_batch_images_at_the_batch_price_and_submits_only_what_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Arc::new(Fake::default());
+    // $0.0195 an image through the Batch API: two fit in $0.04, a third would pass it.
+    let summary = batch_run_within(
+        dir.path(),
+        "a red kite\na blue boat\na green hill\n",
+        fake.clone(),
+        Some(0.04),
+    )
+    .await;
+    assert_eq!(fake.submitted().len(), 2, "{:?}", fake.submitted());
+    assert_eq!(summary.failed.len(), 1);
+    assert_eq!(summary.failed[0].kind, "not_run");
+    assert!(summary.cost_usd <= 0.04 + 1e-9, "{}", summary.cost_usd);
+    assert_eq!(pngs(dir.path()).len(), 2);
 }
