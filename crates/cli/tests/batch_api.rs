@@ -155,6 +155,10 @@ async fn via_batch_writes_the_results_like_interactive_images_at_half_the_price(
     );
     assert_eq!(summary["batch_jobs"][0]["name"], "batches/wm-1");
     assert_eq!(summary["batch_jobs"][0]["state"], "succeeded");
+    assert_eq!(
+        summary["targets"]["gemini (gemini-2.5-flash-image, Batch API)"]["images"], 2,
+        "{summary}"
+    );
     let requests = server.received_requests().await.unwrap();
     let creates: Vec<_> = requests
         .iter()

@@ -226,7 +226,7 @@ impl<'a> Writer<'a> {
             ctx,
             display: display.to_owned(),
             model: model.to_owned(),
-            target: format!("{} ({model}) via batch", ctx.settings.provider),
+            target: format!("{} ({model}, Batch API)", ctx.settings.provider),
             wanted: keys.iter().cloned().collect(),
             seen: BTreeSet::new(),
             reattached,
