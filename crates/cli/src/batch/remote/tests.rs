@@ -258,8 +258,9 @@ async fn batch_run_within(
             api,
             provider: "gemini".to_owned(),
             model: MODEL.to_owned(),
-            poll_interval: Duration::from_millis(1),
-            max_poll_interval: Duration::from_millis(2),
+            // The defaults: paused time makes the waits free, and proves nothing hangs on them.
+            poll_interval: Duration::from_secs(30),
+            max_poll_interval: Duration::from_secs(300),
             job_size: 2,
             prices: imagegate_core::registry::price_table(crate::providers::PROVIDERS),
             run_id: "imagegate-test".to_owned(),
@@ -301,7 +302,7 @@ fn pngs(dir: &Path) -> Vec<String> {
     names
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn images_come_back_under_their_stable_names_and_the_job_is_journaled_before_it_is_created() {
     let dir = tempfile::tempdir().unwrap();
     let fake = Arc::new(Fake::default());
@@ -357,7 +358,7 @@ async fn images_come_back_under_their_stable_names_and_the_job_is_journaled_befo
     assert!((summary.cost_usd - summary.batch_cost_usd).abs() < 1e-9);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_job_created_but_never_recorded_is_found_by_its_display_name_not_created_again() {
     let dir = tempfile::tempdir().unwrap();
     let fake = Arc::new(Fake::default());
@@ -390,7 +391,7 @@ async fn a_job_created_but_never_recorded_is_found_by_its_display_name_not_creat
     assert_eq!(created[0]["name"], "batches/seeded-0");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_planned_job_the_server_never_made_is_sent_once_more() {
     let dir = tempfile::tempdir().unwrap();
     let fake = Arc::new(Fake::default());
@@ -416,7 +417,7 @@ async fn a_planned_job_the_server_never_made_is_sent_once_more() {
     assert_eq!(ended[0]["state"], "not_created");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_expired_job_is_sent_again_only_for_its_images_without_a_result() {
     let dir = tempfile::tempdir().unwrap();
     let fake = Arc::new(Fake::default());
@@ -474,7 +475,7 @@ async fn an_expired_job_is_sent_again_only_for_its_images_without_a_result() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_refused_request_fails_its_job_alone_and_a_rerun_sends_only_it() {
     let dir = tempfile::tempdir().unwrap();
     let fake = Arc::new(Fake::default());
@@ -494,7 +495,7 @@ async fn a_refused_request_fails_its_job_alone_and_a_rerun_sends_only_it() {
     assert_eq!(submitted["2#0"], 2, "the refused one is, on the rerun");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_expired_job_in_this_run_is_resubmitted_once() {
     let dir = tempfile::tempdir().unwrap();
     let fake = Arc::new(Fake::default());
@@ -509,7 +510,7 @@ async fn an_expired_job_in_this_run_is_resubmitted_once() {
     assert_eq!(pngs(dir.path()), ["1-a-red-kite.png"]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn under_auto_jobs_the_pools_refuse_for_their_daily_quota_spill_to_the_batch_api() {
     let dir = tempfile::tempdir().unwrap();
     let fake = Arc::new(Fake::default());
@@ -559,8 +560,9 @@ async fn under_auto_jobs_the_pools_refuse_for_their_daily_quota_spill_to_the_bat
             api: fake.clone(),
             provider: "gemini".to_owned(),
             model: MODEL.to_owned(),
-            poll_interval: Duration::from_millis(1),
-            max_poll_interval: Duration::from_millis(2),
+            // The defaults: paused time makes the waits free, and proves nothing hangs on them.
+            poll_interval: Duration::from_secs(30),
+            max_poll_interval: Duration::from_secs(300),
             job_size: 10,
             prices: imagegate_core::registry::price_table(crate::providers::PROVIDERS),
             run_id: "imagegate-spill".to_owned(),
@@ -587,7 +589,7 @@ async fn under_auto_jobs_the_pools_refuse_for_their_daily_quota_spill_to_the_bat
     assert_eq!(pngs(dir.path()), ["1-a-red-kite.png", "2-a-blue-boat.png"]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_poll_refused_for_good_keeps_the_job_live_and_a_rerun_re_attaches_to_it() {
     let dir = tempfile::tempdir().unwrap();
     let fake = Arc::new(Fake::default());
@@ -611,7 +613,7 @@ async fn a_poll_refused_for_good_keeps_the_job_live_and_a_rerun_re_attaches_to_i
     assert_eq!(pngs(dir.path()), ["1-a-red-kite.png"]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_image_renamed_into_place_before_a_kill_is_adopted_when_the_job_is_fetched_again() {
     let dir = tempfile::tempdir().unwrap();
     let fake = Arc::new(Fake::default());
@@ -658,7 +660,7 @@ async fn an_image_renamed_into_place_before_a_kill_is_adopted_when_the_job_is_fe
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_results_download_cut_off_midway_is_fetched_again_and_no_image_is_written_twice() {
     let dir = tempfile::tempdir().unwrap();
     let fake = Arc::new(Fake::default());
@@ -671,7 +673,7 @@ async fn a_results_download_cut_off_midway_is_fetched_again_and_no_image_is_writ
     assert_eq!(fake.creates(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn max_cost_counts_batch_images_at_the_batch_price_and_submits_only_what_fits() {
     let dir = tempfile::tempdir().unwrap();
     let fake = Arc::new(Fake::default());
