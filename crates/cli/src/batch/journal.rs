@@ -18,6 +18,14 @@
 //!   disk); it waits in the recovery place at `path`, and the next run moves it into place
 //!   instead of paying for it again.
 //!
+//! Batch API jobs (`super::remote`) add three records: `batch_planned` (the job's unique display
+//! name and its images, durable BEFORE the create call, which is not idempotent),
+//! `batch_created` (the server's name) and `batch_ended` (written only after every result of
+//! the job was written or failed). A planned job with no `batch_ended` is live: the next run
+//! re-attaches to it by name, or finds it by listing and matching the display name, and sends
+//! its images again only when the server never made it or it failed or expired; their
+//! `written` records keep finished images from being sent again.
+//!
 //! The file is read as bytes, line by line: a line that is not UTF-8 or not a record is
 //! skipped and reported by number. A damaged last line is what a crash mid-write leaves
 //! ("torn at the end"); a damaged line before it is not (the file was edited or the disk
