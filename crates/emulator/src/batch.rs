@@ -316,11 +316,13 @@ impl BatchApi {
         self.book().counters.clone()
     }
 
-    /// Zeroes the counters and forgets what was submitted (jobs and files stay).
+    /// Zeroes the counters, forgets what was submitted and restarts the turnaround draws from
+    /// the seed (jobs and files stay).
     pub(crate) fn reset(&self) {
         let mut book = self.book();
         book.counters = BatchCounters::default();
         book.submitted.clear();
+        book.rngs.clear();
     }
 
     /// Waits here while `endpoint` is held at `phase`.
@@ -567,6 +569,15 @@ fn create_job(shared: &Shared, project: usize, model: &str, body: &[u8]) -> Resp
         .map(|(_, p)| usage_of(&p.request).tokens)
         .fold(0, u64::saturating_add);
 
+    if let Some(limit) = config.enqueued_tokens
+        && tokens > limit
+    {
+        // It could never fit, whatever finishes: not a wait-and-retry 429.
+        return bad_request(&format!(
+            "This batch needs {tokens} enqueued tokens, more than the quota of {limit} for \
+             models/{model}: split it into smaller batches."
+        ));
+    }
     let mut book = shared.batch.book();
     if let Some(limit) = config.enqueued_tokens {
         let enqueued: u64 = book

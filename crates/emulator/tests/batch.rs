@@ -201,6 +201,13 @@ async fn the_batch_quota_refuses_a_job_with_a_429_until_a_job_ends() {
     g.batch_create(GEMINI_MODEL, "second", &requests(&["c", "d"]))
         .await
         .unwrap();
+    // A job that could never fit is refused as a bad request, not a wait.
+    let e = g
+        .batch_create(GEMINI_MODEL, "huge", &requests(&["e", "f", "g"]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e}");
+    assert!(e.message().contains("split it"), "{}", e.message());
     run.stop().await;
 }
 
