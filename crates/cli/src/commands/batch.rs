@@ -350,19 +350,17 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         _ => None,
     };
     if via != Via::Interactive || remote.is_some() {
+        // Every image the Batch API side holds: the plan's, and those of jobs re-attached to
+        // batch jobs of an earlier run.
+        let via_batch: u64 = remote.as_ref().map_or(0, |r| {
+            r.jobs
+                .iter()
+                .map(|(job, history)| u64::from(job.n).saturating_sub(written_count(history)))
+                .sum()
+        });
         eprintln!(
-            "imagegate: --via {}: {} image(s) via the Batch API, {} interactive ({})",
+            "imagegate: --via {}: {via_batch} image(s) via the Batch API, {} interactive ({})",
             via.word(),
-            how.batch_images
-                + remote.as_ref().map_or(0, |r| {
-                    r.jobs
-                        .iter()
-                        .map(|(job, history)| {
-                            u64::from(job.n).saturating_sub(written_count(history))
-                        })
-                        .sum::<u64>()
-                        .saturating_sub(how.batch_images)
-                }),
             how.interactive_images,
             how.reason
         );
