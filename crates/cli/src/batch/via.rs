@@ -146,9 +146,8 @@ pub(crate) type Entry = (Job, JobHistory);
 /// How `auto` split the work, for the dry run and the summary.
 #[derive(Debug, Clone)]
 pub(crate) struct Split {
-    /// Images planned for each side.
+    /// Images planned to go interactively (the rest go to the Batch API).
     pub interactive_images: u64,
-    pub batch_images: u64,
     /// Why (the policy's words), or the flag that forced it.
     pub reason: String,
 }
@@ -226,7 +225,6 @@ pub(crate) fn split(
     let batch_images: u64 = batch.iter().map(remaining).sum();
     let split = Split {
         interactive_images: total - batch_images,
-        batch_images,
         reason,
     };
     (interactive, batch, split)
@@ -308,7 +306,7 @@ mod tests {
         let (interactive, batch, how) = split(Via::Auto, jobs.clone(), Some(&far));
         assert!(interactive.is_empty());
         assert_eq!(batch.len(), 3);
-        assert_eq!((how.interactive_images, how.batch_images), (0, 6));
+        assert_eq!(how.interactive_images, 0);
         // Too close for it, and nothing parks the pools: everything interactive.
         let near = policy_input(
             now,
