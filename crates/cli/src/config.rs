@@ -40,6 +40,11 @@ impl ProviderKind {
         self.0.default_model
     }
 
+    /// Whether this kind of provider has a Batch API imagegate can use (Gemini's).
+    pub(crate) fn has_batch_api(self) -> bool {
+        self.0.name == imagegate_gemini::DESCRIPTOR.name
+    }
+
     /// The environment variable holding the key when `api_key_env` does not name one.
     pub(crate) fn default_key_env(self) -> Option<&'static str> {
         self.0.key_vars.first().copied()
@@ -87,6 +92,9 @@ pub(crate) struct Config {
     /// The gateway (`imagegate serve`): docs/gateway.md.
     #[serde(default)]
     pub server: Option<imagegate_server::ServerConfig>,
+    /// How `imagegate batch` uses the Gemini Batch API (`[batch]`, docs/batch.md).
+    #[serde(default)]
+    pub batch: BatchConfig,
     /// Where the configuration came from, for messages (not a key in the file).
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -155,9 +163,78 @@ pub(crate) struct ProviderConfig {
     /// Quota limits, tier and day zone for this provider's pools (docs/quota-model.md).
     #[serde(default)]
     pub quota: Option<ProviderQuotaConfig>,
+    /// Whether `imagegate batch` may send this provider's work through the Gemini Batch API
+    /// (half price, results within 24 h). Default: on for Gemini providers; a relay that does
+    /// not serve the batch endpoints sets `batch = false`. Only Gemini providers accept `true`.
+    #[serde(default)]
+    pub batch: Option<bool>,
     /// Never accepted: present only to reject it with a message that says what to do instead.
     #[serde(default)]
     pub api_key: Option<serde::de::IgnoredAny>,
+}
+
+/// `[batch]`: when and how `imagegate batch` uses the Gemini Batch API (docs/batch.md). Every
+/// field has a default, so the section is optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BatchConfig {
+    /// `--via auto` is the default only when `--deadline` is at least this long (default 24 h,
+    /// the Batch API's target turnaround).
+    #[serde(default, with = "humantime_serde")]
+    pub min_deadline: Option<Duration>,
+    /// How long a batch job is assumed to take when planning (a high percentile; default
+    /// 24 h). Work whose deadline is nearer than this goes interactively under `auto`.
+    #[serde(default, with = "humantime_serde")]
+    pub turnaround: Option<Duration>,
+    /// The first wait between two polls of a batch job (default 30 s); it grows by half each
+    /// poll up to `max_poll_interval`.
+    #[serde(default, with = "humantime_serde")]
+    pub poll_interval: Option<Duration>,
+    /// The longest wait between two polls (default 5 min).
+    #[serde(default, with = "humantime_serde")]
+    pub max_poll_interval: Option<Duration>,
+    /// Requests (images) per batch job (default 500): smaller jobs finish and are fetched
+    /// sooner, larger ones mean fewer jobs to poll.
+    #[serde(default)]
+    pub job_size: Option<usize>,
+    /// The largest result (in bytes, estimated from the image sizes, counted twice as the
+    /// Operation carries it twice) a job may return inline in a poll; a larger job uploads its
+    /// requests as a JSONL file and downloads a responses file (default 16 MiB; 0: always a
+    /// file).
+    #[serde(default)]
+    pub inline_max_result_bytes: Option<u64>,
+}
+
+/// The Batch API's target turnaround, and so the default of `min_deadline` and `turnaround`.
+pub(crate) const DEFAULT_BATCH_TURNAROUND: Duration = Duration::from_secs(24 * 3600);
+
+impl BatchConfig {
+    /// `min_deadline`, or 24 h.
+    pub(crate) fn min_deadline(&self) -> Duration {
+        self.min_deadline.unwrap_or(DEFAULT_BATCH_TURNAROUND)
+    }
+
+    /// `turnaround`, or 24 h.
+    pub(crate) fn turnaround(&self) -> Duration {
+        self.turnaround.unwrap_or(DEFAULT_BATCH_TURNAROUND)
+    }
+
+    /// `poll_interval`, or 30 s.
+    pub(crate) fn poll_interval(&self) -> Duration {
+        self.poll_interval.unwrap_or(Duration::from_secs(30))
+    }
+
+    /// `max_poll_interval`, or 5 min (never below `poll_interval`).
+    pub(crate) fn max_poll_interval(&self) -> Duration {
+        self.max_poll_interval
+            .unwrap_or(Duration::from_secs(300))
+            .max(self.poll_interval())
+    }
+
+    /// `job_size`, or 500.
+    pub(crate) fn job_size(&self) -> usize {
+        self.job_size.unwrap_or(500).max(1)
+    }
 }
 
 impl ProviderConfig {
@@ -169,6 +246,12 @@ impl ProviderConfig {
     /// The quota configuration, or the defaults (the provider's tier presets and day zone).
     pub(crate) fn quota_or_default(&self) -> ProviderQuotaConfig {
         self.quota.clone().unwrap_or_default()
+    }
+
+    /// Whether `imagegate batch` may use the Gemini Batch API through this provider: a Gemini
+    /// provider unless it says `batch = false`.
+    pub(crate) fn batch_enabled(&self, name: &str) -> bool {
+        self.batch.unwrap_or(true) && self.kind_for(name).is_some_and(ProviderKind::has_batch_api)
     }
 
     /// The environment variable holding this provider's key.
@@ -244,7 +327,8 @@ fn conventional_env(mut figment: Figment) -> Figment {
 
 /// The top-level configuration keys an `IMAGEGATE_*` variable may set (`IMAGEGATE_STATE_DIR`,
 /// `IMAGEGATE_PROVIDERS__GEMINI__MODEL`, ...): the fields of [`Config`].
-const ENV_KEYS: [&str; 8] = [
+const ENV_KEYS: [&str; 9] = [
+    "batch",
     "default_provider",
     "providers",
     "default_route",
@@ -365,6 +449,16 @@ fn validate(config: &Config) -> Result<(), Failure> {
         ) {
             return Err(Failure::usage(problem));
         }
+        if provider.batch == Some(true)
+            && !provider
+                .kind_for(name)
+                .is_some_and(ProviderKind::has_batch_api)
+        {
+            return Err(Failure::usage(format!(
+                "invalid configuration: key `providers.{name}.batch` in {source}: only Gemini \
+                 providers have a Batch API; remove the key"
+            )));
+        }
         if provider.kind_for(name).is_none() {
             return Err(Failure::usage(format!(
                 "invalid configuration: key `providers.{name}.kind` in {source}: expected one \
@@ -388,6 +482,18 @@ fn validate(config: &Config) -> Result<(), Failure> {
                  an http:// or https:// URL, found {url:?}"
             )));
         }
+    }
+    if config.batch.job_size == Some(0) {
+        return Err(Failure::usage(format!(
+            "invalid configuration: key `batch.job_size` in {source}: expected at least 1 \
+             request per batch job"
+        )));
+    }
+    if config.batch.poll_interval.is_some_and(|d| d.is_zero()) {
+        return Err(Failure::usage(format!(
+            "invalid configuration: key `batch.poll_interval` in {source}: expected a duration \
+             above zero, e.g. \"30s\""
+        )));
     }
     for (route, route_config) in &config.routes {
         if route_config.targets.is_empty() {

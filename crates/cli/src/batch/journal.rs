@@ -18,6 +18,14 @@
 //!   disk); it waits in the recovery place at `path`, and the next run moves it into place
 //!   instead of paying for it again.
 //!
+//! Batch API jobs (`super::remote`) add three records: `batch_planned` (the job's unique display
+//! name and its images, durable BEFORE the create call, which is not idempotent),
+//! `batch_created` (the server's name) and `batch_ended` (written only after every result of
+//! the job was written or failed). A planned job with no `batch_ended` is live: the next run
+//! re-attaches to it by name, or finds it by listing and matching the display name, and sends
+//! its images again only when the server never made it or it failed or expired; their
+//! `written` records keep finished images from being sent again.
+//!
 //! The file is read as bytes, line by line: a line that is not UTF-8 or not a record is
 //! skipped and reported by number. A damaged last line is what a crash mid-write leaves
 //! ("torn at the end"); a damaged line before it is not (the file was edited or the disk
@@ -34,6 +42,29 @@ use serde::{Deserialize, Serialize};
 
 /// The journal's file name in the output directory.
 pub(crate) const FILE_NAME: &str = ".imagegate-batch.jsonl";
+
+/// One image of one job, as a Batch API job's record lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct ImageKey {
+    pub job: String,
+    pub image: u32,
+}
+
+impl ImageKey {
+    /// The request's `metadata.key` in the batch job: `JOB#IMAGE` (`#` appears in no job key).
+    pub(crate) fn wire(&self) -> String {
+        format!("{}#{}", self.job, self.image)
+    }
+
+    /// The key back from a result's `metadata.key`, or `None` when it is not one of ours.
+    pub(crate) fn from_wire(key: &str) -> Option<Self> {
+        let (job, image) = key.rsplit_once('#')?;
+        Some(ImageKey {
+            job: job.to_owned(),
+            image: image.parse().ok()?,
+        })
+    }
+}
 
 /// One event.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -74,6 +105,23 @@ pub(crate) enum Record {
         message: String,
         advice: String,
     },
+    /// A Batch API job is about to be created: its display name (unique, our idempotency
+    /// key, since creating is not idempotent), the provider and model, and the images it
+    /// asks for. Durable BEFORE the create call, so a run killed during the call finds the
+    /// job again by listing the provider's batch jobs and matching the display name.
+    BatchPlanned {
+        batch: String,
+        provider: String,
+        model: String,
+        images: Vec<ImageKey>,
+    },
+    /// The server created the job `batch` and named it `name` (`batches/...`).
+    BatchCreated { batch: String, name: String },
+    /// The job `batch` is over: `state` (`succeeded`, `failed`, `cancelled`, `expired`, or
+    /// `not_created` when the create was refused or the job cannot be found). Its results were
+    /// all written or failed before this record; its images without a `written` record are
+    /// free to be sent again.
+    BatchEnded { batch: String, state: String },
 }
 
 /// One line of the file: when, and what.
@@ -104,10 +152,26 @@ pub(crate) struct JobHistory {
     pub last_failure: Option<String>,
 }
 
+/// What an earlier run left of one Batch API job.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BatchHistory {
+    /// The display name (the journal's key for the job).
+    pub batch: String,
+    pub provider: String,
+    pub model: String,
+    pub images: Vec<ImageKey>,
+    /// The server's name, once the create answered.
+    pub name: Option<String>,
+    /// How it ended, once it did; `None` is a job to re-attach to.
+    pub ended: Option<String>,
+}
+
 /// The journal read back.
 #[derive(Debug, Default)]
 pub(crate) struct Replay {
     pub jobs: BTreeMap<String, JobHistory>,
+    /// Batch API jobs, in the order they were planned.
+    pub batches: Vec<BatchHistory>,
     /// Lines before the last that could not be read (1-based): not what a crash leaves.
     pub damaged_lines: Vec<usize>,
     /// The last line could not be read: a write cut short by a crash or a kill.
@@ -217,6 +281,33 @@ impl Replay {
                 history.done = true;
                 history.last_failure = None;
             }
+            Record::BatchPlanned {
+                batch,
+                provider,
+                model,
+                images,
+            } => {
+                if !self.batches.iter().any(|b| b.batch == batch) {
+                    self.batches.push(BatchHistory {
+                        batch,
+                        provider,
+                        model,
+                        images,
+                        name: None,
+                        ended: None,
+                    });
+                }
+            }
+            Record::BatchCreated { batch, name } => {
+                if let Some(history) = self.batches.iter_mut().find(|b| b.batch == batch) {
+                    history.name = Some(name);
+                }
+            }
+            Record::BatchEnded { batch, state } => {
+                if let Some(history) = self.batches.iter_mut().find(|b| b.batch == batch) {
+                    history.ended = Some(state);
+                }
+            }
             Record::Failed { job, message, .. } => {
                 let history = self.jobs.entry(job).or_default();
                 history.done = false;
@@ -303,10 +394,72 @@ impl Journal {
     }
 }
 
+impl Replay {
+    /// Batch jobs not known to be over: the next run re-attaches to them.
+    pub(crate) fn live_batches(&self) -> impl Iterator<Item = &BatchHistory> {
+        self.batches.iter().filter(|b| b.ended.is_none())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn batch_records_replay_to_live_and_ended_jobs() {
+        let key = |job: &str, image| ImageKey {
+            job: job.to_owned(),
+            image,
+        };
+        let replay = replay(
+            vec![
+                Record::BatchPlanned {
+                    batch: "imagegate-a-1".into(),
+                    provider: "gemini".into(),
+                    model: "gemini-2.5-flash-image".into(),
+                    images: vec![key("1", 0), key("2", 0)],
+                },
+                Record::BatchCreated {
+                    batch: "imagegate-a-1".into(),
+                    name: "batches/x".into(),
+                },
+                Record::BatchPlanned {
+                    batch: "imagegate-a-2".into(),
+                    provider: "gemini".into(),
+                    model: "gemini-2.5-flash-image".into(),
+                    images: vec![key("3", 0)],
+                },
+                Record::BatchEnded {
+                    batch: "imagegate-a-1".into(),
+                    state: "expired".into(),
+                },
+            ],
+            "",
+        );
+        assert_eq!(replay.batches.len(), 2);
+        assert_eq!(replay.batches[0].name.as_deref(), Some("batches/x"));
+        assert_eq!(replay.batches[0].ended.as_deref(), Some("expired"));
+        let live: Vec<&str> = replay.live_batches().map(|b| b.batch.as_str()).collect();
+        assert_eq!(
+            live,
+            ["imagegate-a-2"],
+            "planned, never created: found by listing"
+        );
+        assert_eq!(replay.batches[1].name, None);
+    }
+
+    #[test]
+    fn image_keys_round_trip_through_the_wire_key() {
+        let key = ImageKey {
+            job: "shot-12.a".to_owned(),
+            image: 3,
+        };
+        assert_eq!(key.wire(), "shot-12.a#3");
+        assert_eq!(ImageKey::from_wire(&key.wire()), Some(key));
+        assert_eq!(ImageKey::from_wire("stranger"), None);
+        assert_eq!(ImageKey::from_wire("a#b"), None);
+    }
 
     fn replay(records: Vec<Record>, torn: &str) -> Replay {
         let dir = tempfile::tempdir().unwrap();

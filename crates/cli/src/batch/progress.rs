@@ -2,6 +2,7 @@
 //! rate, ETA, spend, the current throttling reason), plain log lines on stderr otherwise, so
 //! logs and tests see one line per event.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::Path;
 use std::sync::Mutex;
@@ -15,6 +16,29 @@ struct Counts {
     failed_jobs: u64,
     spent_usd: f64,
     throttled: Option<String>,
+    /// Batch API jobs by display name: state, requests finished, requests.
+    batches: BTreeMap<String, (String, u64, u64)>,
+}
+
+impl Counts {
+    /// `batch: 2 job(s) running 40/100, 1 pending 0/50`, or nothing without batch jobs.
+    fn batches(&self) -> Option<String> {
+        if self.batches.is_empty() {
+            return None;
+        }
+        let mut by_state: BTreeMap<&str, (usize, u64, u64)> = BTreeMap::new();
+        for (state, finished, total) in self.batches.values() {
+            let entry = by_state.entry(state.as_str()).or_default();
+            entry.0 += 1;
+            entry.1 += finished;
+            entry.2 += total;
+        }
+        let parts: Vec<String> = by_state
+            .iter()
+            .map(|(state, (jobs, finished, total))| format!("{jobs} {state} {finished}/{total}"))
+            .collect();
+        Some(format!("batch jobs: {}", parts.join(", ")))
+    }
 }
 
 /// The progress display of one run.
@@ -63,8 +87,11 @@ impl Progress {
     fn update(&self, change: impl FnOnce(&mut Counts)) -> Option<String> {
         let mut counts = self.counts.lock().ok()?;
         change(&mut counts);
+        let batches = counts
+            .batches()
+            .map_or_else(String::new, |b| format!(", {b}"));
         let status = format!(
-            "done {}/{}, failed {}, remaining {}, spent ${:.3}",
+            "done {}/{}, failed {}, remaining {}, spent ${:.3}{batches}",
             counts.done,
             self.total,
             counts.failed_jobs,
@@ -78,10 +105,13 @@ impl Progress {
                 .as_deref()
                 .map_or_else(String::new, |t| format!("  {t}"));
             bar.set_message(format!(
-                "failed {}  remaining {}  ${:.3}{throttled}",
+                "failed {}  remaining {}  ${:.3}{}{throttled}",
                 counts.failed_jobs,
                 self.total.saturating_sub(counts.done),
-                counts.spent_usd
+                counts.spent_usd,
+                batches
+                    .strip_prefix(',')
+                    .map_or_else(String::new, |b| format!(" {b}"))
             ));
         }
         Some(status)
@@ -122,6 +152,22 @@ impl Progress {
             self.line(why);
         }
         self.update(|c| c.throttled = why);
+    }
+
+    /// A Batch API job is in `state` with `finished` of its `total` requests done (shown
+    /// beside the interactive work; one plain line per change without a terminal).
+    pub(crate) fn batch(&self, display_name: &str, state: &str, finished: u64, total: u64) {
+        let status = self.update(|c| {
+            c.batches
+                .insert(display_name.to_owned(), (state.to_owned(), finished, total));
+        });
+        if self.bar.is_none()
+            && let Some(status) = status
+        {
+            self.line(&format!(
+                "batch job {display_name}: {state} {finished}/{total} [{status}]"
+            ));
+        }
     }
 
     /// Removes the bar before the summary is printed.

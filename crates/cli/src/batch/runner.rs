@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use super::input::Job;
 use super::journal::{ImageState, JobHistory, Journal, Record};
 use super::progress::Progress;
+use super::remote::{RemoteSettings, RemoteWork};
 use super::summary::{FailedJob, Summary};
 use crate::failure::Failure;
 use crate::output::{WriteError, with_fallbacks, write_new};
@@ -48,32 +49,36 @@ pub(crate) struct Settings {
     pub rescue_dir: PathBuf,
     /// How long one image's call may wait for capacity (`--max-wait`).
     pub max_wait: MaxWait,
+    /// Under `--via auto`: the Batch API that jobs refused because the interactive pools are
+    /// parked until their daily reset (`quota_exhausted`) spill to.
+    pub spill: Option<RemoteSettings>,
 }
 
-/// Everything a job task needs.
+/// Everything a job task (and the Batch API path) needs.
 #[derive(Debug)]
-struct Shared {
-    backend: Backend,
-    journal: Journal,
-    progress: Progress,
-    settings: Settings,
+pub(super) struct Shared {
+    pub(super) backend: Backend,
+    pub(super) journal: Journal,
+    pub(super) progress: Progress,
+    pub(super) settings: Settings,
     budget_reached: AtomicBool,
     /// The output stopped taking images: no new call may start.
     write_failed: AtomicBool,
-    stop: watch::Receiver<u32>,
-    summary: Mutex<Summary>,
+    pub(super) stop: watch::Receiver<u32>,
+    pub(super) summary: Mutex<Summary>,
 }
 
 /// How a job ended.
 #[derive(Debug)]
-enum Outcome {
+pub(super) enum Outcome {
     Done,
     Failed(FailedJob),
     /// Ctrl-C came between two of its images.
     Stopped,
 }
 
-/// Runs `jobs` (with what the journal says of each) and fills `summary`.
+/// Runs `jobs` interactively and `remote`'s jobs through the Batch API, side by side (with
+/// what the journal says of each), and fills `summary`.
 ///
 /// # Errors
 /// [`Failure::Io`] when the journal cannot be written: going on unrecorded would break the
@@ -83,9 +88,11 @@ pub(crate) async fn run(
     journal: Journal,
     settings: Settings,
     jobs: Vec<(Job, JobHistory)>,
+    remote: Option<RemoteWork>,
     mut summary: Summary,
 ) -> Result<Summary, Failure> {
-    for (job, history) in &jobs {
+    let remote_jobs: &[(Job, JobHistory)] = remote.as_ref().map_or(&[], |r| r.jobs.as_slice());
+    for (job, history) in jobs.iter().chain(remote_jobs) {
         if history.prompt.is_none() {
             journal
                 .append(Record::Planned {
@@ -104,8 +111,10 @@ pub(crate) async fn run(
     }
     let to_make: u64 = jobs
         .iter()
+        .chain(remote_jobs)
         .map(|(job, history)| u64::from(job.n) - written_count(history))
         .sum();
+    let remote_order: Vec<Job> = remote_jobs.iter().map(|(job, _)| job.clone()).collect();
     let progress = Progress::new(to_make);
 
     let (stop_tx, stop_rx) = watch::channel(0u32);
@@ -126,6 +135,10 @@ pub(crate) async fn run(
         shared.backend.router.subscribe(),
         Arc::clone(&shared),
     ));
+    // The Batch API path runs beside the interactive jobs: its jobs wait at the server, so
+    // they take no slot of `--concurrency`.
+    let mut remote_task =
+        remote.map(|work| tokio::spawn(super::remote::drive(Arc::clone(&shared), work)));
 
     let semaphore = Arc::new(Semaphore::new(shared.settings.concurrency.max(1)));
     let mut tasks = JoinSet::new();
@@ -215,10 +228,43 @@ pub(crate) async fn run(
                 for (_, job) in running.drain() {
                     outcomes.push((job, Outcome::Stopped));
                 }
+                if let Some(task) = remote_task.take() {
+                    // Batch jobs go on at the server; the next run re-attaches to them.
+                    task.abort();
+                    let _ = task.await;
+                    for job in &remote_order {
+                        outcomes.push((job.clone(), Outcome::Stopped));
+                    }
+                }
                 break;
             }
         }
     }
+    if let Some(task) = remote_task.take() {
+        tokio::select! {
+            joined = task => match joined {
+                Ok(remote) => outcomes.extend(remote),
+                Err(error) => {
+                    for job in &remote_order {
+                        outcomes.push((job.clone(), Outcome::Failed(FailedJob {
+                            job: job.key.clone(),
+                            line: job.line,
+                            kind: "unexpected".to_owned(),
+                            message: format!("the Batch API task ended abnormally: {error}"),
+                            advice: "run the same command again; the journal keeps what was done"
+                                .to_owned(),
+                        })));
+                    }
+                }
+            },
+            () = &mut deadline => {
+                for job in &remote_order {
+                    outcomes.push((job.clone(), Outcome::Stopped));
+                }
+            }
+        }
+    }
+    spill(&shared, &mut outcomes, &stop_rx).await;
     events.abort();
     signals.abort();
     shared.progress.finish();
@@ -250,8 +296,60 @@ pub(crate) async fn run(
             }),
         }
     }
-    summary.cost_usd = shared.backend.router.spent_usd();
+    summary.cost_usd = shared.backend.router.spent_usd() + summary.batch_cost_usd;
     Ok(summary)
+}
+
+/// `--via auto`, the policy's rule 3 as the run goes: jobs the interactive pools refused
+/// because their daily quota is used up (they are parked until the reset) go to the Batch API
+/// instead of failing, with what the journal now says of them.
+async fn spill(
+    shared: &Arc<Shared>,
+    outcomes: &mut Vec<(Job, Outcome)>,
+    stop: &watch::Receiver<u32>,
+) {
+    let Some(settings) = shared.settings.spill.clone() else {
+        return;
+    };
+    if *stop.borrow() > 0 {
+        return;
+    }
+    let parked: Vec<Job> = outcomes
+        .iter()
+        .filter(|(_, outcome)| {
+            matches!(outcome, Outcome::Failed(failed) if failed.kind == "quota_exhausted")
+        })
+        .map(|(job, _)| job.clone())
+        .collect();
+    if parked.is_empty() {
+        return;
+    }
+    let replay = match super::journal::Replay::read(shared.journal.path()) {
+        Ok(replay) => replay,
+        Err(e) => {
+            shared.progress.line(&e);
+            return;
+        }
+    };
+    shared.progress.line(&format!(
+        "--via auto: the interactive pools are parked until their daily reset; {} job(s) \
+         spill to the Batch API",
+        parked.len()
+    ));
+    outcomes.retain(|(job, _)| !parked.iter().any(|p| p.key == job.key));
+    let jobs = parked
+        .into_iter()
+        .map(|job| {
+            let history = replay.jobs.get(&job.key).cloned().unwrap_or_default();
+            (job, history)
+        })
+        .collect();
+    let work = RemoteWork {
+        settings,
+        jobs,
+        live: Vec::new(),
+    };
+    outcomes.extend(super::remote::drive(Arc::clone(shared), work).await);
 }
 
 /// Images of a job the journal shows on disk.
@@ -278,7 +376,7 @@ fn not_run(shared: &Shared, job: &Job) -> FailedJob {
     failed
 }
 
-fn record_failure(shared: &Shared, job: &Job, failed: &FailedJob) {
+pub(super) fn record_failure(shared: &Shared, job: &Job, failed: &FailedJob) {
     if let Err(e) = shared.journal.append(Record::Failed {
         job: job.key.clone(),
         kind: failed.kind.clone(),
@@ -292,7 +390,7 @@ fn record_failure(shared: &Shared, job: &Job, failed: &FailedJob) {
         .failed(&job.key, job.line, &failed.kind, &failed.message);
 }
 
-fn failure_from_error(job: &Job, error: &Error) -> FailedJob {
+pub(super) fn failure_from_error(job: &Job, error: &Error) -> FailedJob {
     FailedJob {
         job: job.key.clone(),
         line: job.line,
@@ -305,7 +403,7 @@ fn failure_from_error(job: &Job, error: &Error) -> FailedJob {
     }
 }
 
-fn failure(job: &Job, kind: &str, message: String, advice: &str) -> FailedJob {
+pub(super) fn failure(job: &Job, kind: &str, message: String, advice: &str) -> FailedJob {
     FailedJob {
         job: job.key.clone(),
         line: job.line,
@@ -316,7 +414,7 @@ fn failure(job: &Job, kind: &str, message: String, advice: &str) -> FailedJob {
 }
 
 /// The request of a job (without its count), or why it cannot be made.
-async fn request_for(shared: &Shared, job: &Job) -> Result<GenerateRequest, FailedJob> {
+pub(super) async fn request_for(shared: &Shared, job: &Job) -> Result<GenerateRequest, FailedJob> {
     let mut request =
         GenerateRequest::new(job.prompt.clone()).with_priority(shared.settings.priority);
     if let Some(size) = job.size {
@@ -372,7 +470,7 @@ fn file_name(path: &Path) -> String {
 
 /// An image of ours already on disk under its stable name, whatever its extension: a
 /// complete image (see `super::adopt`).
-fn on_disk(dir: &Path, stem: &str) -> Option<PathBuf> {
+pub(super) fn on_disk(dir: &Path, stem: &str) -> Option<PathBuf> {
     IMAGE_EXTENSIONS
         .iter()
         .map(|ext| dir.join(format!("{stem}.{ext}")))
@@ -427,19 +525,7 @@ async fn run_images(
         if matches!(state, Some(ImageState::Interrupted))
             && let Some(path) = on_disk(dir, &stem)
         {
-            shared
-                .journal
-                .append(Record::Written {
-                    job: job.key.clone(),
-                    image: index,
-                    path: file_name(&path),
-                    recovered: true,
-                })
-                .map_err(|e| failure(job, "io", e, "check the output directory"))?;
-            if let Ok(mut summary) = shared.summary.lock() {
-                summary.images_recovered += 1;
-            }
-            shared.progress.written(&path, "disk (recovered)", 0.0);
+            adopt(shared, job, index, &path)?;
             continue;
         }
         if *shared.stop.borrow() > 0 {
@@ -503,21 +589,6 @@ async fn run_images(
                 "try again, or change the prompt",
             ));
         };
-        let wanted = dir.join(format!("{stem}.{}", image.extension()));
-        let path = match write_new(with_fallbacks(wanted), &image.bytes) {
-            Ok(path) => path,
-            Err(e) => return Err(rescue(shared, job, index, &stem, image, &e)),
-        };
-        // Durable AFTER the rename: this record is the proof the image exists.
-        shared
-            .journal
-            .append(Record::Written {
-                job: job.key.clone(),
-                image: index,
-                path: file_name(&path),
-                recovered: false,
-            })
-            .map_err(|e| failure(job, "io", e, "check the output directory"))?;
         let target = response
             .attempts
             .iter()
@@ -533,15 +604,71 @@ async fn run_images(
                 |a| a.target.clone(),
             );
         let target = format!("{target} ({})", response.served_by.model);
-        if let Ok(mut summary) = shared.summary.lock() {
-            summary.images_written += 1;
-            let stats = summary.targets.entry(target.clone()).or_default();
-            stats.images += 1;
-            stats.cost_usd += cost;
-        }
-        shared.progress.written(&path, &target, cost);
+        write_image(shared, job, index, image, &target, cost, false)?;
     }
     Ok(Outcome::Done)
+}
+
+/// Records `path`, found on disk under image `index`'s stable name after a run died between
+/// the rename and its `written` record, as that image: adopted, not paid for again.
+pub(super) fn adopt(shared: &Shared, job: &Job, index: u32, path: &Path) -> Result<(), FailedJob> {
+    shared
+        .journal
+        .append(Record::Written {
+            job: job.key.clone(),
+            image: index,
+            path: file_name(path),
+            recovered: true,
+        })
+        .map_err(|e| failure(job, "io", e, "check the output directory"))?;
+    if let Ok(mut summary) = shared.summary.lock() {
+        summary.images_recovered += 1;
+    }
+    shared.progress.written(path, "disk (recovered)", 0.0);
+    Ok(())
+}
+
+/// Writes image `index` of `job` under its stable name (or beside a stranger's file there),
+/// journals it and counts it for `target`: the one way an image reaches the output, however
+/// it was made. With `adopt_existing`, a complete image already under the stable name is
+/// taken as this one (see [`adopt`]).
+pub(super) fn write_image(
+    shared: &Shared,
+    job: &Job,
+    index: u32,
+    image: &imagegate_core::Image,
+    target: &str,
+    cost: f64,
+    adopt_existing: bool,
+) -> Result<(), FailedJob> {
+    let dir = &shared.settings.out_dir;
+    let stem = job.image_stem(index);
+    if adopt_existing && let Some(path) = on_disk(dir, &stem) {
+        return adopt(shared, job, index, &path);
+    }
+    let wanted = dir.join(format!("{stem}.{}", image.extension()));
+    let path = match write_new(with_fallbacks(wanted), &image.bytes) {
+        Ok(path) => path,
+        Err(e) => return Err(rescue(shared, job, index, &stem, image, &e)),
+    };
+    // Durable AFTER the rename: this record is the proof the image exists.
+    shared
+        .journal
+        .append(Record::Written {
+            job: job.key.clone(),
+            image: index,
+            path: file_name(&path),
+            recovered: false,
+        })
+        .map_err(|e| failure(job, "io", e, "check the output directory"))?;
+    if let Ok(mut summary) = shared.summary.lock() {
+        summary.images_written += 1;
+        let stats = summary.targets.entry(target.to_owned()).or_default();
+        stats.images += 1;
+        stats.cost_usd += cost;
+    }
+    shared.progress.written(&path, target, cost);
+    Ok(())
 }
 
 /// A job not started because the output stopped taking images.
@@ -614,7 +741,7 @@ fn rescue(
 }
 
 /// Moves an image kept in the recovery place by an earlier run into the output.
-fn place_rescued(
+pub(super) fn place_rescued(
     shared: &Shared,
     job: &Job,
     index: u32,

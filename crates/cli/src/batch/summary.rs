@@ -29,6 +29,20 @@ pub(crate) struct FailedJob {
     pub advice: String,
 }
 
+/// One Batch API job of the run.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct BatchJobSummary {
+    /// Its display name (the journal's key for it).
+    pub display_name: String,
+    /// The server's name (`batches/...`), once created.
+    pub name: Option<String>,
+    /// `creating`, `pending`, `running`, `succeeded`, `failed`, `cancelled`, `expired`,
+    /// `not_created`, `lost`.
+    pub state: String,
+    /// Images it holds for this run.
+    pub images: u64,
+}
+
 /// The whole run.
 #[derive(Debug, Default, Serialize)]
 pub(crate) struct Summary {
@@ -46,8 +60,17 @@ pub(crate) struct Summary {
     pub images_recovered: u64,
     /// Calls sent again because an earlier run died while they were in flight.
     pub resent_after_interruption: u64,
-    /// Spend this run (the provider's reported cost, else the price table's estimate).
+    /// Spend this run (the provider's reported cost, else the price table's estimate; batch
+    /// images at the batch price).
     pub cost_usd: f64,
+    /// How the images were sent: `interactive`, `batch` or `auto`.
+    pub via: String,
+    /// Images of this run that came from the Batch API (counted in `images_written` too).
+    pub images_via_batch: u64,
+    /// What those cost (price table x the batch factor), part of `cost_usd`.
+    pub batch_cost_usd: f64,
+    /// The Batch API jobs this run created or re-attached to.
+    pub batch_jobs: Vec<BatchJobSummary>,
     pub targets: BTreeMap<String, TargetStats>,
     pub failed: Vec<FailedJob>,
     pub malformed_lines: Vec<Malformed>,
@@ -89,6 +112,25 @@ impl Summary {
             },
             self.cost_usd
         ));
+        if self.images_via_batch > 0 || !self.batch_jobs.is_empty() {
+            push(format!(
+                "  via the Batch API: {} image(s), ${:.3}, {} batch job(s)",
+                self.images_via_batch,
+                self.batch_cost_usd,
+                self.batch_jobs.len()
+            ));
+            for job in &self.batch_jobs {
+                push(format!(
+                    "    batch job {}{}: {}, {} image(s)",
+                    job.display_name,
+                    job.name
+                        .as_deref()
+                        .map_or_else(String::new, |n| format!(" ({n})")),
+                    job.state,
+                    job.images
+                ));
+            }
+        }
         if self.resent_after_interruption > 0 {
             push(format!(
                 "  {} call(s) sent again: they were in flight when an earlier run stopped",

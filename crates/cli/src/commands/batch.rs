@@ -7,16 +7,22 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use imagegate_core::{GenerateRequest, ImageProvider, Priority};
+use imagegate_core::{ImageProvider, Priority};
 use imagegate_router::{Budget, MaxWait};
-use serde::Serialize;
 
-use crate::batch::estimate::{PlannedTarget, Simulated, TimeEstimate, simulated, time_for};
+use crate::batch::dry_run::{DryRunArgs, dry_run};
+use crate::batch::estimate::PlannedTarget;
+use crate::batch::gemini_api::GeminiBatch;
 use crate::batch::input::{Job, Malformed, References, detect, parse};
+use crate::batch::journal::BatchHistory;
 use crate::batch::journal::{FILE_NAME, JobHistory, Journal, Replay};
 use crate::batch::lock::OutputLock;
+use crate::batch::remote::{RemoteSettings, RemoteWork};
 use crate::batch::runner::{Backend, Settings, run as run_jobs, written_count};
 use crate::batch::summary::Summary;
+use crate::batch::via::{
+    BatchTarget, Via, batch_target, default_reason, policy_input, resolve, split,
+};
 use crate::config::{Config, ProviderConfig};
 use crate::failure::Failure;
 use crate::routes::{max_wait, routed, split_target};
@@ -82,6 +88,17 @@ pub(crate) struct Args {
     /// After Ctrl-C or SIGTERM, how long the calls in flight may take to finish.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     grace: Duration,
+
+    /// How the images are sent: `interactive` (now, full price), `batch` (the Gemini Batch
+    /// API: half price, results within 24 h) or `auto` (the Batch API when --deadline allows
+    /// it, interactively what would miss it). Default: auto when the route has a Gemini
+    /// target and --deadline is at least `batch.min_deadline` (24h), else interactive.
+    #[arg(long, value_enum, value_name = "WAY")]
+    via: Option<Via>,
+
+    /// When the images are due, from now (e.g. 30h): lets `auto` use the Batch API.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    deadline: Option<Duration>,
 }
 
 fn parse_usd(text: &str) -> Result<f64, String> {
@@ -96,25 +113,6 @@ fn parse_usd(text: &str) -> Result<f64, String> {
 fn parse_priority(text: &str) -> Result<Priority, String> {
     text.parse()
         .map_err(|e: imagegate_core::Error| e.message().to_owned())
-}
-
-/// What `--dry-run --json` prints.
-#[derive(Debug, Serialize)]
-struct DryRun<'a> {
-    dry_run: bool,
-    jobs: usize,
-    images: u64,
-    images_already_done: u64,
-    estimated_cost_usd: f64,
-    unpriced_models: Vec<String>,
-    /// The simulator's makespan when it could run, else the simple bound's (null: unbounded).
-    estimated_time_s: Option<f64>,
-    /// How `estimated_time_s` was computed.
-    time_method: String,
-    simulation: Option<Simulated>,
-    /// The simple capacity bound (images / per-minute capacity of the pools).
-    bound: TimeEstimate,
-    malformed_lines: &'a [Malformed],
 }
 
 /// Runs the command.
@@ -186,6 +184,19 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
                 .collect()
         }
     };
+    let target = batch_target(
+        config,
+        route.as_deref(),
+        &routed.label,
+        args.model.as_deref(),
+    );
+    let via = resolve(
+        args.via,
+        args.deadline,
+        target.as_ref(),
+        &config.batch,
+        &routed.label,
+    )?;
     let backend = Backend {
         router: routed.router,
         route: routed.route,
@@ -228,13 +239,54 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         .filter(|(job, history)| written_count(history) < u64::from(job.n))
         .collect();
 
+    // Jobs with images in a batch job of an earlier run that is not over go back to it,
+    // whatever `--via` says: sending them again would pay twice.
+    let live: Vec<BatchHistory> = replay.live_batches().cloned().collect();
+    let (attached, free): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(job, _)| {
+        live.iter()
+            .any(|batch| batch.images.iter().any(|key| key.job == job.key))
+    });
+    let free_images: u64 = free
+        .iter()
+        .map(|(job, history)| u64::from(job.n).saturating_sub(written_count(history)))
+        .sum();
+    let policy = if via == Via::Auto {
+        let statuses = match backend.router.pool_statuses().await {
+            Ok(statuses) => statuses,
+            Err(e) => {
+                tracing::info!(error = %e.message(), "auto: no pool status; planning without it");
+                Vec::new()
+            }
+        };
+        Some(policy_input(
+            jiff::Timestamp::now(),
+            args.deadline.unwrap_or_default(),
+            free_images,
+            &statuses,
+            u64::from(args.concurrency),
+            target.as_ref().map(|_| &config.batch),
+        ))
+    } else {
+        None
+    };
+    let (interactive, mut to_batch, mut how) = split(via, free, policy.as_ref());
+    if args.via.is_none() && via == Via::Interactive {
+        how.reason = default_reason(args.deadline, target.as_ref(), &config.batch);
+    }
+    to_batch.extend(attached);
+
     if args.dry_run {
         dry_run(
             config,
-            &args,
+            &DryRunArgs {
+                model: args.model.clone(),
+                concurrency: args.concurrency,
+                json: args.json,
+            },
             &backend,
             &pools,
-            &pending,
+            (&interactive, &to_batch),
+            (via, &how),
             already,
             &parsed.malformed,
         )?;
@@ -266,8 +318,59 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         model: args.model.clone(),
         max_wait: max_wait(args.max_wait, MaxWait::Windows),
         rescue_dir: crate::recovery::dir(config),
+        spill: None,
     };
-    let mut summary = run_jobs(backend, journal, settings, pending, summary).await?;
+    let run_id = run_id();
+    let remote = if to_batch.is_empty() {
+        None
+    } else {
+        let (provider, provider_config, model) = batch_provider(
+            config,
+            &args,
+            target.as_ref(),
+            &live,
+            backend.router.default_model(),
+        )?;
+        Some(RemoteWork {
+            settings: remote_settings(config, &provider, &provider_config, model, &run_id)?,
+            jobs: to_batch,
+            live,
+        })
+    };
+    // Under `auto`, jobs the interactive pools refuse for their daily quota spill to the
+    // Batch API as the run goes (the policy's rule 3).
+    let spill = match (&target, via) {
+        (Some(target), Via::Auto) => Some(remote_settings(
+            config,
+            &target.provider,
+            &target.config,
+            target.model.clone(),
+            &format!("{run_id}-s"),
+        )?),
+        _ => None,
+    };
+    if via != Via::Interactive || remote.is_some() {
+        // Every image the Batch API side holds: the plan's, and those of jobs re-attached to
+        // batch jobs of an earlier run.
+        let via_batch: u64 = remote.as_ref().map_or(0, |r| {
+            r.jobs
+                .iter()
+                .map(|(job, history)| u64::from(job.n).saturating_sub(written_count(history)))
+                .sum()
+        });
+        eprintln!(
+            "imagegate: --via {}: {via_batch} image(s) via the Batch API, {} interactive ({})",
+            via.word(),
+            how.interactive_images,
+            how.reason
+        );
+    }
+    let summary = Summary {
+        via: via.word().to_owned(),
+        ..summary
+    };
+    let settings = Settings { spill, ..settings };
+    let mut summary = run_jobs(backend, journal, settings, interactive, remote, summary).await?;
     if !summary.complete() {
         summary.resume = Some(resume_command());
     }
@@ -294,6 +397,94 @@ pub(crate) async fn run(config: &Config, args: Args) -> Result<(), Failure> {
         )));
     }
     skipped_lines_fail(&args.input, &parsed.malformed)
+}
+
+/// The provider the Batch API side of the run uses: the run's batch target (or, for jobs
+/// re-attached to a batch job of an earlier run when this run has no batch target, the
+/// provider that job went to), its configuration and model.
+fn batch_provider(
+    config: &Config,
+    args: &Args,
+    target: Option<&BatchTarget>,
+    live: &[BatchHistory],
+    default_model: &str,
+) -> Result<(String, ProviderConfig, String), Failure> {
+    Ok(match target {
+        Some(target) => (
+            target.provider.clone(),
+            target.config.clone(),
+            target.model.clone(),
+        ),
+        None => {
+            let Some(first) = live.first() else {
+                return Err(Failure::usage(
+                    "no Gemini target with its Batch API on for the Batch API jobs".to_owned(),
+                ));
+            };
+            (
+                first.provider.clone(),
+                config
+                    .providers
+                    .get(&first.provider)
+                    .cloned()
+                    .unwrap_or_default(),
+                args.model
+                    .clone()
+                    .unwrap_or_else(|| default_model.to_owned()),
+            )
+        }
+    })
+}
+
+/// How the Batch API side runs through `provider`, naming its jobs `RUN_ID-N`.
+fn remote_settings(
+    config: &Config,
+    provider: &str,
+    provider_config: &ProviderConfig,
+    model: String,
+    run_id: &str,
+) -> Result<RemoteSettings, Failure> {
+    let api = GeminiBatch::from_config(provider, provider_config, &config.batch).map_err(|e| {
+        Failure::usage(format!(
+            "provider `{provider}` (Batch API): {}",
+            e.message()
+        ))
+    })?;
+    let batch = &config.batch;
+    Ok(RemoteSettings {
+        api: std::sync::Arc::new(api),
+        provider: provider.to_owned(),
+        model,
+        poll_interval: batch.poll_interval(),
+        max_poll_interval: batch.max_poll_interval(),
+        job_size: batch.job_size(),
+        prices: config.price_table(),
+        run_id: run_id.to_owned(),
+    })
+}
+
+/// A prefix for this run's batch job display names that no other run shares: the start time
+/// in milliseconds and the process id, in base 36.
+fn run_id() -> String {
+    fn base36(mut n: u128) -> String {
+        let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        let mut out = Vec::new();
+        loop {
+            out.push(digits[(n % 36) as usize]);
+            n /= 36;
+            if n == 0 {
+                break;
+            }
+        }
+        out.reverse();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    let millis = u128::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or_default();
+    format!(
+        "imagegate-{}-{}",
+        base36(millis),
+        base36(u128::from(std::process::id()))
+    )
 }
 
 /// Exit 1 when input lines were skipped, so a script sees that a prompt was dropped.
@@ -337,110 +528,6 @@ fn route_pools(config: &Config, route: &str) -> Result<Vec<PlannedTarget>, Failu
         );
     }
     Ok(pools)
-}
-
-fn dry_run(
-    config: &Config,
-    args: &Args,
-    backend: &Backend,
-    targets: &[PlannedTarget],
-    pending: &[(Job, JobHistory)],
-    already: u64,
-    malformed: &[Malformed],
-) -> Result<(), Failure> {
-    let provider: &dyn ImageProvider = &backend.router;
-    let prices = config.price_table();
-    let mut images = 0;
-    let mut cost = 0.0;
-    let mut unpriced = std::collections::BTreeSet::new();
-    for (job, history) in pending {
-        let remaining = u64::from(job.n) - written_count(history);
-        images += remaining;
-        let model = job
-            .model
-            .clone()
-            .or_else(|| args.model.clone())
-            .unwrap_or_else(|| provider.default_model().to_owned());
-        let mut call = GenerateRequest::new(job.prompt.clone()).with_count(1);
-        if let Some(size) = job.size {
-            call = call.with_size(size);
-        }
-        match prices.estimate(&call, &model, false) {
-            #[allow(clippy::cast_precision_loss)]
-            Some(per_call) => cost += per_call * remaining as f64,
-            None => {
-                unpriced.insert(model);
-            }
-        }
-    }
-    let pools: Vec<_> = targets.iter().map(|t| t.pool.clone()).collect();
-    let bound = time_for(images, &pools);
-    let concurrency = usize::try_from(args.concurrency).unwrap_or(1);
-    let simulation = match simulated(images, targets, concurrency) {
-        Ok(simulation) => Some(simulation),
-        Err(why) => {
-            tracing::info!(%why, "dry run: no simulation; using the simple bound");
-            None
-        }
-    };
-    let (estimated_time_s, time_method) = match &simulation {
-        Some(sim) => (Some(sim.seconds), sim.method.clone()),
-        None => (bound.seconds, bound.method.clone()),
-    };
-    let report = DryRun {
-        dry_run: true,
-        jobs: pending.len(),
-        images,
-        images_already_done: already,
-        estimated_cost_usd: cost,
-        unpriced_models: unpriced.into_iter().collect(),
-        estimated_time_s,
-        time_method,
-        simulation,
-        bound,
-        malformed_lines: malformed,
-    };
-    if args.json {
-        let text = serde_json::to_string(&report)
-            .map_err(|e| Failure::io(format!("cannot render JSON: {e}")))?;
-        println!("{text}");
-        return Ok(());
-    }
-    println!(
-        "dry run: {} job(s) to run, {} image(s) to make ({} already done)",
-        report.jobs, report.images, report.images_already_done
-    );
-    println!(
-        "estimated cost: ${:.3} (price table, per call)",
-        report.estimated_cost_usd
-    );
-    if !report.unpriced_models.is_empty() {
-        println!(
-            "  no price for: {} (counted as free)",
-            report.unpriced_models.join(", ")
-        );
-    }
-    match report.estimated_time_s {
-        Some(seconds) => println!(
-            "estimated time: {} ({})",
-            humantime::format_duration(Duration::from_secs_f64(seconds.ceil())),
-            report.time_method
-        ),
-        None => println!("estimated time: {}", report.time_method),
-    }
-    if let Some(sim) = &report.simulation {
-        println!(
-            "  simulated: {} upstream call(s), {} 429(s), {} image(s) not made",
-            sim.upstream_calls, sim.upstream_429, sim.failed
-        );
-        if let Some(seconds) = report.bound.seconds {
-            println!(
-                "  lower bound from the limits alone: {}",
-                humantime::format_duration(Duration::from_secs_f64(seconds.ceil()))
-            );
-        }
-    }
-    Ok(())
 }
 
 /// The command line that resumes this run: the same one.
