@@ -235,24 +235,32 @@ pub fn gemini_limit_zero(model: &str) -> WireAnswer {
     WireAnswer::json(StatusCode::TOO_MANY_REQUESTS, HeaderMap::new(), &body)
 }
 
+/// The google.rpc envelope with no details (`{"error": {code, message, status}}`), as Gemini
+/// and Vertex AI send it for overloads and unknown models.
+fn google_error(code: StatusCode, status: &str, message: impl Into<String>) -> WireAnswer {
+    let body =
+        json!({"error": {"code": code.as_u16(), "message": message.into(), "status": status}});
+    WireAnswer::json(code, HeaderMap::new(), &body)
+}
+
 /// Gemini's overload answer (recorded, fixtures/gemini/generate-content/503-overloaded.json).
 pub fn gemini_overloaded() -> WireAnswer {
-    let body = json!({"error": {
-        "code": 503,
-        "message": "The model is overloaded. Please try again later.",
-        "status": "UNAVAILABLE",
-    }});
-    WireAnswer::json(StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new(), &body)
+    google_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+        "The model is overloaded. Please try again later.",
+    )
 }
 
 /// Gemini's answer for a model the project does not serve.
 pub fn gemini_model_not_found(model: &str) -> WireAnswer {
-    let body = json!({"error": {
-        "code": 404,
-        "message": format!("models/{model} is not found for API version v1beta, or is not supported for generateContent."),
-        "status": "NOT_FOUND",
-    }});
-    WireAnswer::json(StatusCode::NOT_FOUND, HeaderMap::new(), &body)
+    google_error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        format!(
+            "models/{model} is not found for API version v1beta, or is not supported for generateContent."
+        ),
+    )
 }
 
 /// OpenRouter's name for a limit on `dimension`: `limit_rpm`, `limit_rpd`, ...
@@ -531,12 +539,11 @@ pub fn openai_model_not_found(model: &str) -> WireAnswer {
 /// The true pool behind it stands for the region's shared capacity; the answer says nothing
 /// of its limit or its wait, so a client cannot learn either.
 pub fn vertex_resource_exhausted() -> WireAnswer {
-    let body = json!({"error": {
-        "code": 429,
-        "message": "Resource exhausted. Please try again later. Please refer to https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details.",
-        "status": "RESOURCE_EXHAUSTED",
-    }});
-    WireAnswer::json(StatusCode::TOO_MANY_REQUESTS, HeaderMap::new(), &body)
+    google_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RESOURCE_EXHAUSTED",
+        "Resource exhausted. Please try again later. Please refer to https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details.",
+    )
 }
 
 /// Vertex AI's answer for a project without billing (its limit of 0):
@@ -558,23 +565,23 @@ pub fn vertex_billing_disabled(project: &str) -> WireAnswer {
 
 /// Vertex AI's overload answer (fixtures/vertex/generate-content/503-unavailable.json).
 pub fn vertex_unavailable() -> WireAnswer {
-    let body = json!({"error": {
-        "code": 503,
-        "message": "The service is currently unavailable.",
-        "status": "UNAVAILABLE",
-    }});
-    WireAnswer::json(StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new(), &body)
+    google_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+        "The service is currently unavailable.",
+    )
 }
 
 /// Vertex AI's answer for a model the project cannot reach
 /// (fixtures/vertex/generate-content/404-model-not-found.json).
 pub fn vertex_model_not_found(model: &str) -> WireAnswer {
-    let body = json!({"error": {
-        "code": 404,
-        "message": format!("Publisher Model `publishers/google/models/{model}` was not found or your project does not have access to it. Please ensure you are using a valid model version. For more information, see: https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions"),
-        "status": "NOT_FOUND",
-    }});
-    WireAnswer::json(StatusCode::NOT_FOUND, HeaderMap::new(), &body)
+    google_error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        format!(
+            "Publisher Model `publishers/google/models/{model}` was not found or your project does not have access to it. Please ensure you are using a valid model version. For more information, see: https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions"
+        ),
+    )
 }
 
 /// The quota-exceeded answer of `kind` for `model` of `project`.
