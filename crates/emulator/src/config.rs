@@ -17,6 +17,8 @@ use imagegate_core::Limits;
 use imagegate_mock::sim::{Latency, TruePool, UpstreamKind, Window};
 use serde::Deserialize;
 
+use crate::faults::{FaultConfig, RawFaults};
+
 /// The time a rejection takes to arrive when `reject_latency` is not set: the simulator's
 /// default, so a scenario behaves the same in both.
 pub const DEFAULT_REJECT_LATENCY: Duration = Duration::from_millis(500);
@@ -55,6 +57,8 @@ pub struct PoolEntry {
     pub project: String,
     /// The pool, as the emulator enforces it.
     pub pool: TruePool,
+    /// Its own `[upstream.pool.faults]`, replacing the global table for its requests.
+    pub faults: Option<FaultConfig>,
 }
 
 /// One API key and the project it belongs to.
@@ -93,6 +97,8 @@ pub struct EmulatorConfig {
     pub pools: Vec<PoolEntry>,
     /// The keys; a provider with none accepts any non-empty key for its first project.
     pub keys: Vec<KeyEntry>,
+    /// `[upstream.faults]`: the faults injected into every pool without its own table.
+    pub faults: Option<FaultConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +130,8 @@ struct RawUpstream {
     pool: Vec<RawPool>,
     #[serde(default)]
     key: Vec<RawKey>,
+    #[serde(default)]
+    faults: Option<RawFaults>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,6 +145,8 @@ struct RawPool {
     ipm: Option<u64>,
     tpm: Option<u64>,
     window: Option<String>,
+    #[serde(default)]
+    faults: Option<RawFaults>,
 }
 
 #[derive(Deserialize)]
@@ -319,10 +329,15 @@ impl EmulatorConfig {
                 ipm: p.ipm,
             };
             let zone = kind.day_zone();
+            let faults = match p.faults {
+                Some(raw) => Some(raw.check(file, &key("faults"))?),
+                None => None,
+            };
             pools.push(PoolEntry {
                 kind,
                 project: p.project,
                 pool: TruePool::new(p.models, limits, zone).with_window(pool_window),
+                faults,
             });
         }
         let projects: BTreeSet<(UpstreamKind, &str)> =
@@ -376,6 +391,10 @@ impl EmulatorConfig {
             overload_rate: u.overload_rate,
             pools,
             keys,
+            faults: match u.faults {
+                Some(raw) => Some(raw.check(file, "upstream.faults")?),
+                None => None,
+            },
         })
     }
 }

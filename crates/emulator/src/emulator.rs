@@ -62,6 +62,7 @@ pub(crate) struct Shared {
     keys: HashMap<(UpstreamKind, String), usize>,
     book: Mutex<Book>,
     responses: AtomicU64,
+    pub(crate) faults: crate::faults::Injector,
 }
 
 /// A local Gemini and OpenRouter enforcing the configured pools (see the crate docs).
@@ -128,9 +129,11 @@ impl Emulator {
                 Some(((k.kind, k.key.clone()), project))
             })
             .collect();
+        let faults = crate::faults::Injector::new(&config);
         Emulator {
             shared: Arc::new(Shared {
                 clock,
+                faults,
                 config,
                 projects,
                 keys,
@@ -159,11 +162,16 @@ impl Emulator {
             .route("/emulator/log", get(observe::log))
             .route("/emulator/reset", post(observe::reset))
             .fallback(observe::not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                self.shared.clone(),
+                crate::faults::inject,
+            ))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.shared.clone())
     }
 
-    /// Serves on `listener` until `shutdown` completes, then lets requests in flight finish.
+    /// Serves on `listener` until `shutdown` completes, then lets requests in flight finish
+    /// (an injected answer that never comes is reset then).
     ///
     /// # Errors
     /// The listener's I/O error.
@@ -172,9 +180,25 @@ impl Emulator {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router())
+        let shared = self.shared.clone();
+        let shutdown = async move {
+            shutdown.await;
+            shared.faults.stop();
+        };
+        // The listener lets the fault injector reset a connection (see `faults`).
+        let service = self
+            .router()
+            .into_make_service_with_connect_info::<crate::faults::Conn>();
+        axum::serve(crate::faults::FaultListener(listener), service)
             .with_graceful_shutdown(shutdown)
             .await
+    }
+
+    /// Makes the next generation request meet `fault`, before any drawn by the configured
+    /// shares (a burst then runs for the configured `burst_length`, 3 by default). Tests use
+    /// it to choose exactly which request fails how.
+    pub fn force_fault(&self, fault: crate::Fault) {
+        self.shared.faults.force(fault);
     }
 
     /// The statistics `GET /emulator/stats` returns.
@@ -343,6 +367,7 @@ impl Shared {
             project.upstream.reset();
         }
         self.with_book(Book::reset);
+        self.faults.reset();
     }
 }
 

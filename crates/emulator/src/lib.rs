@@ -4,6 +4,7 @@
 mod book;
 mod config;
 mod emulator;
+mod faults;
 mod gemini;
 mod http_util;
 mod observe;
@@ -13,4 +14,8 @@ mod parse;
 pub use book::{LogEntry, Outcome};
 pub use config::{ConfigError, DEFAULT_REJECT_LATENCY, EmulatorConfig, KeyEntry, PoolEntry};
 pub use emulator::{Emulator, MAX_BODY_BYTES};
+pub use faults::{
+    DEFAULT_BURST_LENGTH, DEFAULT_OVERSIZED_BODY_BYTES, DEFAULT_SLOW_BODY_BYTES_PER_SECOND, Fault,
+    FaultConfig,
+};
 pub use observe::{Counters, InUseView, LimitsView, LogPage, PoolStats, Stats};

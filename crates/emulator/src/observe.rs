@@ -126,6 +126,10 @@ pub struct Stats {
     pub unattributed: Counters,
     /// Everything.
     pub totals: Counters,
+    /// How many times each injected fault struck (docs/emulate.md, "Faults"); empty, and
+    /// left out of the JSON, when none did.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub faults: std::collections::BTreeMap<String, u64>,
 }
 
 /// `GET /emulator/log?since=N`: the entries numbered above `N`, and the last number so far
@@ -194,6 +198,7 @@ pub(crate) fn stats_of(shared: &Shared) -> Stats {
         pools,
         unattributed,
         totals,
+        faults: shared.faults.counts(),
     }
 }
 
