@@ -138,12 +138,16 @@ def main():
     ap.add_argument("--rpm", type=int, default=100, help="each of the two pools' true RPM")
     ap.add_argument("--interval", type=int, default=60, help="seconds between samples")
     ap.add_argument("--size", default="512x512")
+    ap.add_argument("--no-faults", action="store_true", help="the same run without faults, to compare")
     args = ap.parse_args()
     args.bin = os.path.abspath(args.bin)
 
     work = tempfile.mkdtemp(prefix="imagegate-soak-")
     with open(os.path.join(work, "emulator.toml"), "w") as f:
-        f.write(EMULATOR.replace("{rpm}", str(args.rpm)))
+        emulator = EMULATOR.replace("{rpm}", str(args.rpm))
+        if args.no_faults:
+            emulator = re.sub(r"\[upstream\.faults\].*?\n\n", "", emulator, flags=re.S)
+        f.write(emulator)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("IMAGEGATE_", "GEMINI_", "OPENROUTER_", "OPENAI_", "GOOGLE_", "VERTEX_"))}
     env["IMAGEGATE_STATE_DIR"] = os.path.join(work, "state")

@@ -276,6 +276,7 @@ enum Scope {
 /// The fault machinery's state: the seeded stream, forced faults, running bursts, counts.
 #[derive(Debug)]
 pub(crate) struct Injector {
+    seed: u64,
     rng: Mutex<fastrand::Rng>,
     forced: Mutex<VecDeque<Fault>>,
     bursts: Mutex<HashMap<Scope, (Fault, u32)>>,
@@ -314,10 +315,10 @@ impl Injector {
                 *next += 1;
             }
         }
+        let seed = config.seed ^ 0xFA01_7500_FA01_7500;
         Injector {
-            rng: Mutex::new(fastrand::Rng::with_seed(
-                config.seed ^ 0xFA01_7500_FA01_7500,
-            )),
+            seed,
+            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             forced: Mutex::new(VecDeque::new()),
             bursts: Mutex::new(HashMap::new()),
             counts: Mutex::new(BTreeMap::new()),
@@ -339,9 +340,13 @@ impl Injector {
             .collect()
     }
 
+    /// As `POST /emulator/reset`: counts, bursts and forced faults cleared, the draws
+    /// restarted from the seed.
     pub(crate) fn reset(&self) {
         lock(&self.counts).clear();
         lock(&self.bursts).clear();
+        lock(&self.forced).clear();
+        *lock(&self.rng) = fastrand::Rng::with_seed(self.seed);
     }
 
     /// Releases every answer that never comes (their connections are reset).
