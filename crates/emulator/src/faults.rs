@@ -559,6 +559,15 @@ fn key_of(kind: UpstreamKind, request: &Request) -> Option<String> {
     }
 }
 
+fn announced_too_large(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > crate::MAX_BODY_BYTES)
+}
+
 /// The `model` of an OpenRouter body, read without keeping anything else.
 fn model_in_body(body: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
@@ -619,7 +628,8 @@ pub(crate) async fn inject(
     let key = key_of(kind, &request);
     let (request, model) = match model {
         Some(model) => (request, Some(model)),
-        None if shared.any_pool_faults(kind) => {
+        // Over the limit by its own account: left whole for the handler's 413.
+        None if shared.any_pool_faults(kind) && !announced_too_large(&request) => {
             // OpenRouter names the model in the body: read it (the handler gets the same
             // bytes back, not a copy).
             let (parts, body) = request.into_parts();

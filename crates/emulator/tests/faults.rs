@@ -169,9 +169,34 @@ models = ["gemini-3-pro-image-preview"]
 [upstream.pool.faults]
 burst_401 = 1.0
 burst_length = 1
+
+[[upstream.pool]]
+provider = "openrouter"
+project = "acct"
+models = ["google/gemini-2.5-flash-image"]
+[upstream.pool.faults]
+html_200 = 1.0
+
+[[upstream.pool]]
+provider = "openrouter"
+project = "acct"
+models = ["google/gemini-3-pro-image-preview"]
 "#,
     );
     let emu = start(&text).await;
+    // OpenRouter names the model in the body: the pool's own table is found from it.
+    let router = openrouter(&emu.url);
+    let e = router
+        .generate(&request("google/gemini-2.5-flash-image"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidResponse, "{e}");
+    let e = router
+        .generate(&request("google/gemini-3-pro-image-preview"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.http_status(), Some(502), "{e}");
+    emu.emulator.reset();
     let provider = gemini(&emu.url);
     for _ in 0..3 {
         let e = provider
