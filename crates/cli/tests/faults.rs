@@ -204,23 +204,20 @@ async fn generate_meets_every_fault_with_its_kind_and_the_routers_action() {
             served,
             "{fault:?}: images served by a, b"
         );
-        let answers = if matches!(fault, Fault::Burst401) {
-            1
-        } else if matches!(fault, Fault::Burst500) {
-            3
-        } else {
-            1
-        };
+        // The 500 burst runs its three answers (the first try and both retries); the 401
+        // disables the target after one.
+        let answers = if fault == Fault::Burst500 { 3 } else { 1 };
         assert_eq!(struck(&emu.emulator, fault), answers, "{fault:?}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_run_again_until_done_has_every_image_and_pays_only_for_faults_in_flight() {
-    // A third of proj-a's answers fail, by a seeded draw; proj-b is clean.
+    // Over a third of proj-a's answers fail, every fault by a seeded draw; proj-b is clean.
     let emu = start(
-        "reset_before_headers = 0.05\nreset_mid_body = 0.05\ntruncated_body = 0.05\n\
-         html_502 = 0.05\nhtml_200 = 0.05\nnever_responds = 0.03\nburst_500 = 0.03\n",
+        "reset_before_headers = 0.04\nreset_mid_body = 0.04\nslow_body = 0.03\n\
+         truncated_body = 0.04\nhtml_502 = 0.04\nhtml_200 = 0.04\nwrong_content_type = 0.04\n\
+         oversized_body = 0.03\nnever_responds = 0.03\nburst_401 = 0.02\nburst_500 = 0.03\n",
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -275,9 +272,16 @@ async fn a_batch_run_again_until_done_has_every_image_and_pays_only_for_faults_i
     let (a, b) = paid(&emu.emulator);
     // Every image served was either kept, or lost to a fault that struck after the upstream
     // served it (the call was in flight): nothing else was paid twice.
-    let lost_in_flight = struck(&emu.emulator, Fault::ResetMidBody)
-        + struck(&emu.emulator, Fault::TruncatedBody)
-        + struck(&emu.emulator, Fault::NeverResponds);
+    let lost_in_flight = [
+        Fault::ResetMidBody,
+        Fault::SlowBody,
+        Fault::TruncatedBody,
+        Fault::OversizedBody,
+        Fault::NeverResponds,
+    ]
+    .into_iter()
+    .map(|f| struck(&emu.emulator, f))
+    .sum::<u64>();
     assert_eq!(
         a + b,
         12 + lost_in_flight,
