@@ -471,6 +471,14 @@ impl AsyncRead for FaultIo {
     }
 }
 
+impl Drop for FaultIo {
+    /// A connection whose reset was asked for is closed with a reset even when nothing was
+    /// written after the request (hyper closes at once when a body fails mid-way).
+    fn drop(&mut self) {
+        let _ = self.resetting();
+    }
+}
+
 impl AsyncWrite for FaultIo {
     fn poll_write(
         mut self: Pin<&mut Self>,

@@ -327,3 +327,60 @@ html_502 = -0.1
     .unwrap_err();
     assert!(e.expected.contains("unknown field `html_503`"), "{e}");
 }
+
+/// The raw bytes a client gets for one generation request, and how the reading ended.
+async fn raw_call(url: &str) -> (Vec<u8>, std::io::Result<()>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let host = url.strip_prefix("http://").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let body = r#"{"contents":[{"parts":[{"text":"a heron"}]}]}"#;
+    let head = format!(
+        "POST /v1beta/models/gemini-2.5-flash-image:generateContent HTTP/1.1\r\nHost: {host}\r\n\
+         x-goog-api-key: k\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) => return (got, Ok(())),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return (got, Err(e)),
+        }
+    }
+}
+
+#[tokio::test]
+async fn resets_are_real_tcp_resets_before_or_after_the_headers() {
+    let emu = start(&config(POOLS)).await;
+    emu.emulator.force_fault(Fault::ResetBeforeHeaders);
+    let (got, ended) = raw_call(&emu.url).await;
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    assert_eq!(
+        ended.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionReset
+    );
+
+    emu.emulator.force_fault(Fault::ResetMidBody);
+    let (got, ended) = raw_call(&emu.url).await;
+    let text = String::from_utf8_lossy(&got);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        !body.is_empty() && body.len() < length,
+        "{} of {length} bytes",
+        body.len()
+    );
+    assert_eq!(
+        ended.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionReset
+    );
+    emu.stop().await;
+}
