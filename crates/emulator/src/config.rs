@@ -18,6 +18,7 @@ use imagegate_mock::sim::{Latency, TruePool, Window, wire::UpstreamKind};
 use serde::Deserialize;
 
 use crate::batch::BatchPool;
+use crate::faults::{FaultConfig, RawFaults};
 
 /// The time a rejection takes to arrive when `reject_latency` is not set: the simulator's
 /// default, so a scenario behaves the same in both.
@@ -60,6 +61,8 @@ pub struct PoolEntry {
     /// Its Batch API (`batch_turnaround`, `batch_enqueued_tokens`); `None`: batch jobs for its
     /// models are refused.
     pub batch: Option<BatchPool>,
+    /// Its own `[upstream.pool.faults]`, replacing the global table for its requests.
+    pub faults: Option<FaultConfig>,
 }
 
 /// One API key and the project it belongs to.
@@ -98,6 +101,8 @@ pub struct EmulatorConfig {
     pub pools: Vec<PoolEntry>,
     /// The keys; a provider with none accepts any non-empty key for its first project.
     pub keys: Vec<KeyEntry>,
+    /// `[upstream.faults]`: the faults injected into every pool without its own table.
+    pub faults: Option<FaultConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +134,8 @@ struct RawUpstream {
     pool: Vec<RawPool>,
     #[serde(default)]
     key: Vec<RawKey>,
+    #[serde(default)]
+    faults: Option<RawFaults>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,6 +151,8 @@ struct RawPool {
     window: Option<String>,
     batch_turnaround: Option<String>,
     batch_enqueued_tokens: Option<u64>,
+    #[serde(default)]
+    faults: Option<RawFaults>,
 }
 
 #[derive(Deserialize)]
@@ -337,11 +346,16 @@ impl EmulatorConfig {
                 p.batch_turnaround.as_deref(),
                 p.batch_enqueued_tokens,
             )?;
+            let faults = match p.faults {
+                Some(raw) => Some(raw.check(file, &key("faults"))?),
+                None => None,
+            };
             pools.push(PoolEntry {
                 kind,
                 project: p.project,
                 pool: TruePool::new(p.models, limits, zone).with_window(pool_window),
                 batch,
+                faults,
             });
         }
         let projects: BTreeSet<(UpstreamKind, &str)> =
@@ -401,6 +415,10 @@ impl EmulatorConfig {
             overload_rate: u.overload_rate,
             pools,
             keys,
+            faults: match u.faults {
+                Some(raw) => Some(raw.check(file, "upstream.faults")?),
+                None => None,
+            },
         })
     }
 }

@@ -64,6 +64,7 @@ pub(crate) struct Shared {
     responses: AtomicU64,
     /// The Batch API's jobs, files and holds (`crate::batch`).
     pub(crate) batch: crate::batch::BatchApi,
+    pub(crate) faults: crate::faults::Injector,
 }
 
 /// A local Gemini, OpenRouter, OpenAI Images API and Vertex AI enforcing the configured pools
@@ -131,9 +132,11 @@ impl Emulator {
                 Some(((k.kind, k.key.clone()), project))
             })
             .collect();
+        let faults = crate::faults::Injector::new(&config);
         Emulator {
             shared: Arc::new(Shared {
                 clock,
+                faults,
                 config,
                 projects,
                 keys,
@@ -164,13 +167,18 @@ impl Emulator {
             .route("/emulator/reset", post(observe::reset))
             .merge(crate::batch::routes())
             .fallback(observe::not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                self.shared.clone(),
+                crate::faults::inject,
+            ))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.shared.clone())
             .merge(openai::routes(self.shared.clone()))
             .merge(vertex::routes(self.shared.clone()))
     }
 
-    /// Serves on `listener` until `shutdown` completes, then lets requests in flight finish.
+    /// Serves on `listener` until `shutdown` completes, then lets requests in flight finish
+    /// (an injected answer that never comes is reset then).
     ///
     /// # Errors
     /// The listener's I/O error.
@@ -179,9 +187,25 @@ impl Emulator {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router())
+        let shared = self.shared.clone();
+        let shutdown = async move {
+            shutdown.await;
+            shared.faults.stop();
+        };
+        // The listener lets the fault injector reset a connection (see `faults`).
+        let service = self
+            .router()
+            .into_make_service_with_connect_info::<crate::faults::Conn>();
+        axum::serve(crate::faults::FaultListener(listener), service)
             .with_graceful_shutdown(shutdown)
             .await
+    }
+
+    /// Makes the next generation request meet `fault`, before any drawn by the configured
+    /// shares (a burst then runs for the configured `burst_length`, 3 by default). Tests use
+    /// it to choose exactly which request fails how.
+    pub fn force_fault(&self, fault: crate::Fault) {
+        self.shared.faults.force(fault);
     }
 
     /// The statistics `GET /emulator/stats` returns.
@@ -355,6 +379,7 @@ impl Shared {
         }
         self.with_book(Book::reset);
         self.batch.reset();
+        self.faults.reset();
     }
 }
 

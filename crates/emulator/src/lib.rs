@@ -5,6 +5,7 @@ mod batch;
 mod book;
 mod config;
 mod emulator;
+mod faults;
 mod files;
 mod gemini;
 mod http_util;
@@ -18,4 +19,8 @@ pub use batch::{BatchCounters, BatchEndpoint, BatchPool, HoldPhase, HoldView, JO
 pub use book::{LogEntry, Outcome};
 pub use config::{ConfigError, DEFAULT_REJECT_LATENCY, EmulatorConfig, KeyEntry, PoolEntry};
 pub use emulator::{Emulator, MAX_BODY_BYTES};
+pub use faults::{
+    DEFAULT_BURST_LENGTH, DEFAULT_OVERSIZED_BODY_BYTES, DEFAULT_SLOW_BODY_BYTES_PER_SECOND, Fault,
+    FaultConfig,
+};
 pub use observe::{Counters, InUseView, LimitsView, LogPage, PoolStats, Stats};

@@ -128,6 +128,10 @@ pub struct Stats {
     pub totals: Counters,
     /// The Batch API: jobs, requests submitted, duplicate submissions (see docs/emulate.md).
     pub batch: crate::BatchCounters,
+    /// How many times each injected fault struck (docs/emulate.md, "Faults"); empty, and
+    /// left out of the JSON, when none did.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub faults: std::collections::BTreeMap<String, u64>,
 }
 
 /// `GET /emulator/log?since=N`: the entries numbered above `N`, and the last number so far
@@ -197,6 +201,7 @@ pub(crate) fn stats_of(shared: &Shared) -> Stats {
         unattributed,
         totals,
         batch: shared.batch.counters(),
+        faults: shared.faults.counts(),
     }
 }
 

@@ -38,6 +38,15 @@ const BLOCKED: [&str; 8] = [
 ///   with `SAFETY`, `IMAGE_SAFETY`, `PROHIBITED_CONTENT`, ... (Imagen: every sample filtered).
 /// - [`ErrorKind::NoImage`]: no image and no block (`NO_IMAGE`, text only).
 pub fn parse_success(body: &[u8], model: &str, provider: &str) -> Result<GenerateResponse, Error> {
+    if let Some(result) = borrowed::images(body, model, provider) {
+        return result;
+    }
+    parse_tree(body, model, provider)
+}
+
+/// [`parse_success`] through a JSON tree: every answer the borrowed reading leaves (no image,
+/// a block, Imagen, any shape it does not take). Kept whole so the two can be compared.
+fn parse_tree(body: &[u8], model: &str, provider: &str) -> Result<GenerateResponse, Error> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         let what = if body.iter().all(u8::is_ascii_whitespace) {
             "an empty body".to_owned()
@@ -260,10 +269,218 @@ fn string(value: &Value, key: &str) -> Option<String> {
     value.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
+/// The common answer, an image, read without a JSON tree: the base64 stays a slice of the
+/// body (no escapes in base64, so serde borrows it) and is decoded once, straight into the
+/// image's bytes. Reading into a `Value` would first copy every image's base64 into a
+/// `String` (4/3 of the image) beside the body; with 50 4K answers in flight that is
+/// hundreds of megabytes (docs/performance.md, "Memory").
+///
+/// Any shape it does not take exactly as the tree reading does (a field of another type, a
+/// `null` where an object is, a duplicate key, `predictions`, no image at all) makes it step
+/// aside (`None`) for [`parse_tree`], so the two always agree; the tests hold them to that.
+mod borrowed {
+    use std::borrow::Cow;
+
+    use imagegate_core::{Error, GenerateResponse, ServedBy};
+    use serde::de::IgnoredAny;
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    /// A field that is present, whatever its value (`null` included), as `Some`: the tree
+    /// reading's `get(key).is_some()`.
+    fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        T::deserialize(d).map(Some)
+    }
+
+    #[derive(Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow, default, deserialize_with = "present")]
+        candidates: Option<Vec<Candidate<'a>>>,
+        #[serde(default, deserialize_with = "present")]
+        predictions: Option<IgnoredAny>,
+        #[serde(borrow, rename = "modelVersion", default, deserialize_with = "present")]
+        model_version: Option<Cow<'a, str>>,
+        #[serde(borrow, rename = "responseId", default, deserialize_with = "present")]
+        response_id: Option<Cow<'a, str>>,
+        #[serde(rename = "usageMetadata", default, deserialize_with = "present")]
+        usage_metadata: Option<Value>,
+    }
+
+    #[derive(Deserialize)]
+    struct Candidate<'a> {
+        #[serde(borrow, default, deserialize_with = "present")]
+        content: Option<Content<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Content<'a> {
+        #[serde(borrow, default, deserialize_with = "present")]
+        parts: Option<Vec<Part<'a>>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Part<'a> {
+        #[serde(default, deserialize_with = "present")]
+        thought: Option<Value>,
+        #[serde(borrow, rename = "inlineData", default, deserialize_with = "present")]
+        inline_data: Option<Inline<'a>>,
+        #[serde(borrow, rename = "inline_data", default, deserialize_with = "present")]
+        inline_data_snake: Option<Inline<'a>>,
+        #[serde(borrow, default, deserialize_with = "present")]
+        text: Option<Cow<'a, str>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Inline<'a> {
+        #[serde(borrow, rename = "mimeType", default, deserialize_with = "present")]
+        mime_type: Option<Cow<'a, str>>,
+        #[serde(borrow, rename = "mime_type", default, deserialize_with = "present")]
+        mime_type_snake: Option<Cow<'a, str>>,
+        #[serde(borrow, default, deserialize_with = "present")]
+        data: Option<Cow<'a, str>>,
+    }
+
+    /// The answer when `body` is an image answer this reading takes, else `None`.
+    pub(super) fn images(
+        body: &[u8],
+        model: &str,
+        provider: &str,
+    ) -> Option<Result<GenerateResponse, Error>> {
+        let body: Body<'_> = serde_json::from_slice(body).ok()?;
+        if body.predictions.is_some() {
+            return None;
+        }
+        let mut images = Vec::new();
+        let mut texts = Vec::new();
+        let parts = body
+            .candidates
+            .iter()
+            .flatten()
+            .filter_map(|c| c.content.as_ref())
+            .filter_map(|c| c.parts.as_ref())
+            .flatten();
+        for part in parts {
+            if part.thought.as_ref().and_then(Value::as_bool) == Some(true) {
+                continue;
+            }
+            if let Some(inline) = part
+                .inline_data
+                .as_ref()
+                .or(part.inline_data_snake.as_ref())
+            {
+                let mime = inline
+                    .mime_type
+                    .as_deref()
+                    .or(inline.mime_type_snake.as_deref())
+                    .unwrap_or("application/octet-stream");
+                let data = inline.data.as_deref().unwrap_or("");
+                match super::decode_image(data, mime, provider) {
+                    Ok(image) => images.push(image),
+                    Err(e) => return Some(Err(e)),
+                }
+            } else if let Some(text) = part.text.as_deref()
+                && !text.trim().is_empty()
+            {
+                texts.push(text.trim().to_owned());
+            }
+        }
+        if images.is_empty() {
+            return None;
+        }
+        let served_model = body
+            .model_version
+            .map_or_else(|| model.to_owned(), Cow::into_owned);
+        let mut response =
+            GenerateResponse::new(images, ServedBy::new(provider, served_model, None));
+        response.note = (!texts.is_empty()).then(|| texts.join("\n"));
+        response.request_id = body.response_id.map(Cow::into_owned);
+        response.usage = body.usage_metadata.as_ref().map(super::usage);
+        Some(Ok(response))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Both readings, as comparable text.
+    fn both(body: &[u8]) -> (String, String) {
+        let show = |r: Result<GenerateResponse, Error>| match r {
+            Ok(r) => format!("{r:?}"),
+            Err(e) => format!("{:?}: {}", e.kind(), e.message()),
+        };
+        (
+            show(parse_success(body, "m", "gemini")),
+            show(parse_tree(body, "m", "gemini")),
+        )
+    }
+
+    #[test]
+    fn the_borrowed_reading_agrees_with_the_tree_on_every_fixture_and_edge() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+        let mut bodies: Vec<Vec<u8>> = Vec::new();
+        for dir in [
+            "gemini/generate-content",
+            "gemini/predict",
+            "vertex/generate-content",
+            "vertex/predict",
+        ] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let fixture: Value =
+                    serde_json::from_slice(&std::fs::read(entry.unwrap().path()).unwrap()).unwrap();
+                let response = &fixture["response"];
+                if response["status"] != 200 {
+                    continue;
+                }
+                bodies.push(match (&response["body_json"], &response["body_text"]) {
+                    (Value::Null, Value::String(text)) => text.clone().into_bytes(),
+                    (json, _) => serde_json::to_vec(json).unwrap(),
+                });
+            }
+        }
+        assert!(bodies.len() >= 20, "found {} 200 fixtures", bodies.len());
+        let part = |p: Value| json!({"candidates": [{"content": {"parts": [p]}}]});
+        let inline = json!({"mimeType": "image/png", "data": PNG});
+        for edge in [
+            part(json!({"inlineData": null})),
+            part(json!({"inlineData": inline, "text": "both"})),
+            part(json!({"inline_data": {"mime_type": "image/png", "data": PNG}})),
+            part(json!({"inlineData": {"mimeType": null, "mime_type": "image/png", "data": PNG}})),
+            part(json!({"inlineData": {"data": PNG}})),
+            part(json!({"inlineData": {"mimeType": "image/png", "data": 7}})),
+            part(json!({"inlineData": {"mimeType": "image/png", "data": "@@@"}})),
+            part(json!({"inlineData": inline, "thought": "yes"})),
+            part(json!({"inlineData": inline, "thought": true})),
+            json!({"candidates": [{"content": {"parts": [{"inlineData": inline}]}}], "modelVersion": 3}),
+            json!({"candidates": [{"content": {"parts": [{"inlineData": inline}]}}], "usageMetadata": null, "responseId": "r"}),
+            json!({"candidates": [{"content": {"parts": [{"inlineData": inline}]}}], "predictions": null}),
+            json!({"candidates": [{"content": null}, {"content": {"parts": [{"inlineData": inline}]}}]}),
+            json!({"candidates": [7, {"content": {"parts": [{"inlineData": inline}]}}]}),
+            json!({"candidates": {"content": {}}}),
+            json!([{"candidates": []}]),
+        ] {
+            bodies.push(serde_json::to_vec(&edge).unwrap());
+        }
+        // Escaped solidus in the base64 (some encoders write "\/"): not borrowable, still read.
+        bodies.push(
+            format!(r#"{{"candidates":[{{"content":{{"parts":[{{"inlineData":{{"mimeType":"image/png","data":"{}"}}}}]}}}}]}}"#,
+                PNG.replace('/', "\\/"))
+            .into_bytes(),
+        );
+        bodies
+            .push(br#"{"candidates":[{"content":{"parts":[{"text":"a","text":"b"}]}}]}"#.to_vec());
+        let mut borrowed = 0;
+        for body in &bodies {
+            let (fast, tree) = both(body);
+            assert_eq!(fast, tree, "{}", String::from_utf8_lossy(body));
+            borrowed += usize::from(borrowed::images(body, "m", "gemini").is_some());
+        }
+        // The borrowed reading really is the one image answers take.
+        assert!(borrowed >= 10, "only {borrowed} bodies were read borrowed");
+    }
 
     const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==";
 

@@ -15,7 +15,7 @@ use imagegate_http::{HttpShell, sensitive_header};
 use crate::batch::BatchOptions;
 use crate::response::{PROVIDER, parse_response_for};
 use imagegate_gemini_wire::{
-    DEFAULT_MODEL, build_request, capabilities_for, check_model, endpoint_for,
+    DEFAULT_MODEL, capabilities_for, check_model, endpoint_for, request_bytes,
 };
 
 /// The variable [`GeminiProvider::from_env`] reads the API key from.
@@ -195,12 +195,8 @@ impl GeminiProvider {
         request: &GenerateRequest,
     ) -> Result<GenerateResponse, Error> {
         self.check(request, model)?;
-        let body = serde_json::to_vec(&build_request(request, model)).map_err(|e| {
-            Error::new(
-                ErrorKind::Unexpected,
-                format!("cannot encode the request: {e}"),
-            )
-        })?;
+        // Reference images are base64-encoded straight into the body (no string per image).
+        let body = request_bytes(request, model);
         let request = self
             .http
             .request(Method::POST, &self.url_for(model))?

@@ -141,12 +141,17 @@ impl HttpShell {
             return Err(redirect_error(status, response.headers()));
         }
         let headers = response.headers().clone();
-        if let Some(length) = response.content_length()
+        let announced = response.content_length();
+        if let Some(length) = announced
             && length > self.max_response_bytes
         {
             return Err(self.too_large(status, Some(length)));
         }
-        let mut body = BytesMut::new();
+        // The whole body in one buffer of the announced size (within the bound, checked
+        // above): a 4K image's answer is ~20 MB, and growing a buffer by doubling would hold
+        // up to twice that, plus the copy at each step (docs/performance.md, "Memory").
+        let mut body =
+            BytesMut::with_capacity(announced.and_then(|n| usize::try_from(n).ok()).unwrap_or(0));
         while let Some(chunk) = response
             .chunk()
             .await

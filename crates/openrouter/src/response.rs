@@ -174,7 +174,13 @@ pub(crate) fn decode_data_url(url: &str) -> Result<Image, Error> {
             "an image data URL labelled `{mime}` is not base64-encoded"
         )));
     }
-    let data: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    // Line breaks inside the data are allowed; the copy without them is made only when there
+    // are some (a 4K image's base64 is ~16 MB, docs/performance.md "Memory").
+    let data: std::borrow::Cow<'_, str> = if data.bytes().any(|b| b.is_ascii_whitespace()) {
+        data.chars().filter(|c| !c.is_ascii_whitespace()).collect()
+    } else {
+        data.into()
+    };
     let bytes = STANDARD
         .decode(data.as_bytes())
         .or_else(|_| STANDARD_NO_PAD.decode(data.trim_end_matches('=').as_bytes()))
@@ -286,6 +292,10 @@ mod tests {
         assert_eq!(image.mime_type, "image/png");
         let unpadded = PNG_B64.trim_end_matches('=');
         assert!(decode_data_url(&format!("data:image/png;base64,{unpadded}")).is_ok());
+        // Line breaks inside the data (as MIME encoders wrap it) are skipped.
+        let (a, b) = PNG_B64.split_at(20);
+        let wrapped = decode_data_url(&format!("data:image/png;base64,{a}\r\n {b}\n")).unwrap();
+        assert_eq!(wrapped.bytes, image.bytes);
         for bad in [
             "https://cdn.example/x.png".to_owned(),
             "data:image/png;base64".to_owned(),
