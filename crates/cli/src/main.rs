@@ -8,6 +8,9 @@ mod commands;
 mod config;
 mod config_checks;
 mod failure;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod log_scrub;
 mod output;
 mod providers;
