@@ -3,13 +3,13 @@
 #
 #   fuzz/run-all.sh short           each target for SHORT_SECONDS (default 5): CI's smoke run
 #   fuzz/run-all.sh long [RUNS]     each target for RUNS executions (default 10000000), one at a
-#                                   time (JOBS=2 for two at once), niced; logs and a summary table
-#                                   under fuzz/runs/<UTC time>/
+#                                   time (JOBS=2 for two at once), niced, at most MAX_SECONDS each
+#                                   when set; logs and a summary table under fuzz/runs/<UTC time>/
 #   fuzz/run-all.sh build           only builds the targets and the seed corpus
 #
 # TARGETS="hints config" limits a run to those targets. The corpus grows in fuzz/corpus/<target>
 # (seeded from the repository by `seed`, see input/src/bin/seed.rs); a crash is written to
-# fuzz/artifacts/<target>/ and fails the run.
+# fuzz/artifacts/<target>/ and fails the run; replay one with the target's binary and the file.
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz --locked`). It runs on the stable toolchain:
 # RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its -Z flags, and `--sanitizer none` builds without
@@ -48,6 +48,8 @@ echo "== fuzz: build ($(date -u +%T))"
 build_start=$(date +%s)
 cargo fuzz build "${FUZZ_FLAGS[@]}"
 echo "built in $(($(date +%s) - build_start))s"
+BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/$(rustc -vV | sed -n 's/^host: //p')/release"
+export BIN_DIR
 [ "$mode" = build ] && exit 0
 
 # One target: its log, then "target executions cov ft corpus seconds" on stdout.
@@ -56,13 +58,16 @@ run_one() {
   shift 2
   local start end
   start=$(date +%s)
-  mkdir -p "corpus/$target"
-  if ! cargo fuzz run "${FUZZ_FLAGS[@]}" "$target" "corpus/$target" -- \
+  mkdir -p "corpus/$target" "artifacts/$target"
+  # The binary itself, not `cargo fuzz run`: that rebuilds everything with other flags to
+  # print a crash's input, and the next target then rebuilds everything again.
+  if ! "$BIN_DIR/$target" "corpus/$target" -artifact_prefix="artifacts/$target/" \
     -dict="dict/$(dict_for "$target").dict" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 "$@" >"$log" 2>&1; then
     echo "fuzz target $target FAILED; from its log ($log):" >&2
     grep -a -A 3 -m 1 'panicked at\|ERROR: libFuzzer' "$log" | cut -c 1-2000 >&2 || true
-    grep -A 2 '^Reproduce with' "$log" >&2 || tail -n 20 "$log" >&2
+    grep -a 'Test unit written to' "$log" >&2 || tail -n 20 "$log" >&2
+    echo "replay it: fuzz/target/<host>/release/$target <that file>" >&2
     return 1
   fi
   end=$(date +%s)
@@ -87,12 +92,11 @@ case "$mode" in
     out="runs/$(date -u +%Y%m%dT%H%M%SZ)"
     mkdir -p "$out"
     jobs="${JOBS:-1}"
-    echo "== fuzz: $runs executions per target, $jobs at a time; logs in fuzz/$out"
+    echo "== fuzz: $runs executions per target${MAX_SECONDS:+ (at most ${MAX_SECONDS}s each)}, $jobs at a time; logs in fuzz/$out"
     export -f run_one dict_for
-    export FUZZ_FLAGS_STR="${FUZZ_FLAGS[*]}"
     printf '%s\n' "${targets[@]}" |
-      xargs -P "$jobs" -I{} nice -n 19 bash -c \
-        'FUZZ_FLAGS=($FUZZ_FLAGS_STR); run_one "$1" "$2/$1.log" -runs="$3"' _ {} "$out" "$runs" |
+      xargs -P "$jobs" -I{} nice -n 19 bash -c 'run_one "$1" "$2/$1.log" -runs="$3" ${4:+-max_total_time=$4}' \
+        _ {} "$out" "$runs" "${MAX_SECONDS:-}" |
       tee "$out/summary.txt"
     {
       echo "| target | executions | cov | ft | corpus | seconds |"

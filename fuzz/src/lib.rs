@@ -79,3 +79,11 @@ pub fn assert_no_key(what: &str, text: &str) {
         "the held key appears in the {what}: {text}"
     );
 }
+
+/// Panics when `text` holds `secret`.
+pub fn assert_absent(secret: &str, what: &str, text: &str) {
+    assert!(
+        !text.contains(secret),
+        "the secret appears in the {what}: {text}"
+    );
+}
