@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (docs/testing.md, "Fuzzing").
 #
-#   fuzz/run-all.sh short           each target for SHORT_SECONDS (default 5): CI's smoke run
+#   fuzz/run-all.sh short           each target for SHORT_SECONDS (default 5), built unoptimised:
+#                                   CI's smoke run
 #   fuzz/run-all.sh long [RUNS]     each target for RUNS executions (default 10000000), one at a
 #                                   time (JOBS=2 for two at once), niced, at most MAX_SECONDS each
 #                                   when set; logs and a summary table under fuzz/runs/<UTC time>/
-#   fuzz/run-all.sh build           only builds the targets and the seed corpus
+#   fuzz/run-all.sh build           only builds the targets (optimised) and the seed corpus
 #
 # TARGETS="hints config" limits a run to those targets. The corpus grows in fuzz/corpus/<target>
 # (seeded from the repository by `seed`, see input/src/bin/seed.rs); a crash is written to
@@ -44,11 +45,19 @@ dict_for() {
 echo "== fuzz: seed corpus from the repository's fixtures and docs"
 cargo run --quiet --locked -p imagegate-fuzz-input --bin seed -- .. corpus
 
-echo "== fuzz: build ($(date -u +%T))"
+# The smoke run builds unoptimised (half the CPU time of a release build, which matters on CI's
+# two cores; a few seconds of fuzzing need no speed); long runs build optimised.
+if [ "$mode" = short ]; then
+  FUZZ_FLAGS+=(--dev)
+  profile=debug
+else
+  profile=release
+fi
+echo "== fuzz: build ($profile, $(date -u +%T))"
 build_start=$(date +%s)
 cargo fuzz build "${FUZZ_FLAGS[@]}"
 echo "built in $(($(date +%s) - build_start))s"
-BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/$(rustc -vV | sed -n 's/^host: //p')/release"
+BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/$(rustc -vV | sed -n 's/^host: //p')/$profile"
 export BIN_DIR
 [ "$mode" = build ] && exit 0
 
@@ -67,7 +76,7 @@ run_one() {
     echo "fuzz target $target FAILED; from its log ($log):" >&2
     grep -a -A 3 -m 1 'panicked at\|ERROR: libFuzzer' "$log" | cut -c 1-2000 >&2 || true
     grep -a 'Test unit written to' "$log" >&2 || tail -n 20 "$log" >&2
-    echo "replay it: fuzz/target/<host>/release/$target <that file>" >&2
+    echo "replay it: $BIN_DIR/$target <that file>" >&2
     return 1
   fi
   end=$(date +%s)
