@@ -250,7 +250,8 @@ fn fixture(seeds: &mut Seeds, root: &Path, path: &Path) -> Result<(), Failure> {
                     endpoint,
                     headers: vec![(b"content-type".to_vec(), b"application/json".to_vec())],
                     query: Vec::new(),
-                    key: KeyPlace { mode: 1, at: 0 },
+                    // Bearer KEY, and the gateway knows that client: the parser runs.
+                    key: KeyPlace { mode: 4 | 1, at: 0 },
                     body: serde_json::to_vec(&body)?,
                 }
                 .encode(),
