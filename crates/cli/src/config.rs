@@ -331,10 +331,17 @@ fn describe(error: figment::Error, file: Option<&Path>) -> Failure {
         } else {
             format!("key `{key}` ")
         };
-        lines.push(format!(
-            "invalid configuration: {key}in {source}: {}",
+        // A value under an `api_key` is a key, whatever the error: a type error would quote it
+        // (`[providers]` then `api_key = "..."` reads it as a provider; the `config` fuzz target
+        // found it, docs/testing.md).
+        let what = if e.path.iter().any(|segment| segment == "api_key") {
+            "API keys do not belong in configuration; put the key in an environment variable \
+             and name it with `api_key_env`"
+                .to_owned()
+        } else {
             without_quoted_source(&e.kind.to_string())
-        ));
+        };
+        lines.push(format!("invalid configuration: {key}in {source}: {what}"));
     }
     if lines.is_empty() {
         let file = file.map_or("configuration".to_owned(), |f| f.display().to_string());
