@@ -2,7 +2,8 @@
 //! environment, then validation) on any file. When the input says so, an `api_key = "<secret>"`
 //! line (a key pasted where it does not belong) is put in it: the secret never appears in the
 //! failure or the loaded configuration, unless the file made it the value of another key (a
-//! multi-line string that swallowed the line), which is then not a key.
+//! multi-line string that swallowed the line, or a model named `api_key` in `[server.models]`),
+//! which is then not a key.
 #![no_main]
 
 use imagegate_fuzz::{TextFile, assert_absent};
@@ -11,14 +12,22 @@ use libfuzzer_sys::fuzz_target;
 /// Not in the dictionary, so the fuzzer only meets it on the inserted line.
 const SECRET: &str = "cfgsecret-Hq2Lw9Zx4Tn7Vb3K";
 
-/// Whether the secret, where it is in the parsed file, is only ever an `api_key`'s value.
-fn only_as_api_key(value: &toml::Value, key: Option<&str>) -> bool {
+/// Whether the secret, where it is in the parsed file, is only ever the value of an `api_key`
+/// where the configuration's schema could mean a key: not inside `server.models` or `prices`,
+/// maps keyed by model names, where `api_key` is only a model's name.
+fn only_as_api_key(value: &toml::Value, path: &[&str]) -> bool {
     match value {
-        toml::Value::String(s) => !s.contains(SECRET) || key == Some("api_key"),
-        toml::Value::Array(items) => items.iter().all(|v| only_as_api_key(v, None)),
-        toml::Value::Table(table) => table
+        toml::Value::String(s) => {
+            !s.contains(SECRET)
+                || (path.last() == Some(&"api_key")
+                    && !path.iter().any(|p| *p == "models" || *p == "prices"))
+        }
+        toml::Value::Array(items) => items
             .iter()
-            .all(|(k, v)| !k.contains(SECRET) && only_as_api_key(v, Some(k))),
+            .all(|v| only_as_api_key(v, &[path, &["[]"]].concat())),
+        toml::Value::Table(table) => table.iter().all(|(k, v)| {
+            !k.contains(SECRET) && only_as_api_key(v, &[path, &[k.as_str()]].concat())
+        }),
         _ => true,
     }
 }
@@ -44,7 +53,7 @@ fuzz_target!(|file: TextFile| {
     let must_hide = match toml::from_str::<toml::Value>(&text) {
         // A syntax error: nothing may quote the file.
         Err(_) => true,
-        Ok(parsed) => only_as_api_key(&parsed, None),
+        Ok(parsed) => only_as_api_key(&parsed, &[]),
     };
     if must_hide {
         match outcome {
