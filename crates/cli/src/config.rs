@@ -415,16 +415,44 @@ fn describe(error: figment::Error, file: Option<&Path>) -> Failure {
         } else {
             format!("key `{key}` ")
         };
-        lines.push(format!(
-            "invalid configuration: {key}in {source}: {}",
-            e.kind
-        ));
+        // A value under an `api_key` is a key, whatever the error: a type error would quote it
+        // (`[providers]` then `api_key = "..."` reads it as a provider; the `config` fuzz target
+        // found it, docs/testing.md).
+        let what = if e.path.iter().any(|segment| segment == "api_key") {
+            "API keys do not belong in configuration; put the key in an environment variable \
+             and name it with `api_key_env`"
+                .to_owned()
+        } else {
+            without_quoted_source(&e.kind.to_string())
+        };
+        lines.push(format!("invalid configuration: {key}in {source}: {what}"));
     }
     if lines.is_empty() {
         let file = file.map_or("configuration".to_owned(), |f| f.display().to_string());
         lines.push(format!("invalid configuration in {file}"));
     }
     Failure::usage(lines.join("\n"))
+}
+
+/// A TOML syntax error as figment words it, without the excerpt of the file it quotes (the
+/// `12 | text` and `| ^` lines): the line at fault may hold a secret, such as a key pasted
+/// into the file by mistake (`api_key = "...` with no closing quote), and the message goes to
+/// stderr and CI logs. The position and the reason stay. (The `config` fuzz target found it;
+/// docs/testing.md.)
+fn without_quoted_source(message: &str) -> String {
+    let is_excerpt = |line: &str| {
+        line.trim_start()
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim_start()
+            .starts_with('|')
+    };
+    message
+        .lines()
+        .filter(|line| !is_excerpt(line))
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// Checks what serde cannot: keys in files, unknown provider kinds, the default provider.

@@ -8,6 +8,11 @@ mod commands;
 mod config;
 mod config_checks;
 mod failure;
+// Called by the fuzz targets through fuzz/cli-lib, never by the command itself.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[allow(dead_code)]
+pub mod fuzzing;
 mod log_scrub;
 mod output;
 mod providers;

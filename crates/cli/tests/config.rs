@@ -179,3 +179,44 @@ fn prices_from_the_file_give_the_estimate_before_sending() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("per_img"), "{}", stderr(&output));
 }
+
+/// Found by the `config` fuzz target (docs/testing.md): a TOML syntax error quoted the line at
+/// fault, and with it a key pasted there.
+#[test]
+fn a_syntax_error_on_a_key_line_does_not_quote_the_key() {
+    let path = imagegate_testkit::fixtures_root().join("fuzz/config/api-key-unclosed-quote.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    let key = "fuzzheldkey-7QzXw2vN9pL4tR8m";
+    assert!(
+        toml.contains(key),
+        "{} no longer holds the key",
+        path.display()
+    );
+    let output = run_with(&toml, &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(!err.contains(key), "the key must not be echoed: {err}");
+    assert!(err.contains("custom.toml"), "{err}");
+    assert!(err.contains("line 4"), "the position stays: {err}");
+}
+
+/// Found by the `config` fuzz target (docs/testing.md): `api_key` directly under `[providers]`
+/// is read as a provider, and the type error quoted the value it found, the key.
+#[test]
+fn a_key_where_a_provider_belongs_is_not_quoted() {
+    let path =
+        imagegate_testkit::fixtures_root().join("fuzz/config/api-key-in-providers-table.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    let key = "fuzzheldkey-7QzXw2vN9pL4tR8m";
+    assert!(
+        toml.contains(key),
+        "{} no longer holds the key",
+        path.display()
+    );
+    let output = run_with(&toml, &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(!err.contains(key), "the key must not be echoed: {err}");
+    assert!(err.contains("providers.api_key"), "{err}");
+    assert!(err.contains("api_key_env"), "{err}");
+}

@@ -146,7 +146,8 @@ fn check_provider(provider: &str) -> usize {
     fixtures.len()
 }
 
-/// Every provider with fixtures (each directory of `fixtures/` but the scenarios), so a new
+/// Every provider with fixtures (each directory of `fixtures/` but the scenarios and the fuzz
+/// findings), so a new
 /// provider's error fixtures are diagnosed without editing this file.
 fn providers_with_fixtures() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(imagegate_testkit::fixtures_root())
@@ -154,7 +155,7 @@ fn providers_with_fixtures() -> Vec<String> {
         .map(|e| e.unwrap())
         .filter(|e| e.path().is_dir())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| name != "scenarios")
+        .filter(|name| name != "scenarios" && name != "fuzz")
         .collect();
     names.sort();
     names

@@ -10,6 +10,9 @@ mod failure;
 mod files;
 #[cfg(test)]
 mod fuzz;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gemini;
 mod handle;
 mod held;
