@@ -202,15 +202,35 @@ pub(crate) async fn call(
         Ok(project) => project,
         Err(response) => return *response,
     };
+    if method == "batchGenerateContent" {
+        return crate::batch::create(&shared, project, model, &body).await;
+    }
+    let sse = query.iter().any(|(k, v)| k == "alt" && v == "sse");
+    let id = format!("emulator-{:016x}", shared.next_response());
+    serve_generation(&shared, KIND, project, model, method, &body, sse, &id).await
+}
+
+/// Serves one method of the Gemini protocol (`generateContent`, `streamGenerateContent`,
+/// `predict`) for `project`'s pool, as Gemini and Vertex AI both speak it: parses the body,
+/// asks the pool, answers in the method's shape or with the refusal's wire answer. `kind` is
+/// whose books a refusal goes in; `id` the answer's `responseId`.
+#[allow(clippy::too_many_arguments)] // the request's parts, each used once
+pub(crate) async fn serve_generation(
+    shared: &Shared,
+    kind: UpstreamKind,
+    project: usize,
+    model: &str,
+    method: &str,
+    body: &[u8],
+    sse: bool,
+    id: &str,
+) -> Response {
     let parsed = match method {
-        "batchGenerateContent" => {
-            return crate::batch::create(&shared, project, model, &body).await;
-        }
-        "generateContent" | "streamGenerateContent" => parse::gemini_generate(&body),
-        "predict" => parse::imagen_predict(&body),
+        "generateContent" | "streamGenerateContent" => parse::gemini_generate(body),
+        "predict" => parse::imagen_predict(body),
         _ => {
             shared.refuse(
-                KIND,
+                kind,
                 Caller::Project(project),
                 Some(model),
                 Outcome::NotFound,
@@ -227,7 +247,7 @@ pub(crate) async fn call(
         Ok(parsed) => parsed,
         Err(Invalid(message)) => {
             shared.refuse(
-                KIND,
+                kind,
                 Caller::Project(project),
                 Some(model),
                 Outcome::BadRequest,
@@ -240,7 +260,6 @@ pub(crate) async fn call(
         Called::Served(images) => images,
         Called::Rejected(answer) => return http_util::google_wire(answer),
     };
-    let id = format!("emulator-{:016x}", shared.next_response());
     match method {
         "predict" => {
             let predictions: Vec<Value> = images
@@ -254,14 +273,11 @@ pub(crate) async fn call(
                 true,
             )
         }
-        "streamGenerateContent" => {
-            let sse = query.iter().any(|(k, v)| k == "alt" && v == "sse");
-            stream(model, &parsed, &images, &id, sse)
-        }
+        "streamGenerateContent" => stream(model, &parsed, &images, id, sse),
         _ => http_util::json(
             StatusCode::OK,
             GOOGLE_JSON,
-            &content_response(model, &parsed, &images, &id),
+            &content_response(model, &parsed, &images, id),
             true,
         ),
     }

@@ -26,13 +26,12 @@ use axum::response::Response;
 use axum::routing::post;
 use http::{HeaderMap, StatusCode, header};
 use imagegate_mock::sim::wire::UpstreamKind;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::book::Outcome;
-use crate::emulator::{Called, Caller, Shared};
-use crate::gemini::{base64_of, content_response, query_pairs, stream};
+use crate::emulator::{Caller, Shared};
+use crate::gemini::{query_pairs, serve_generation};
 use crate::http_util::{self, BodyProblem, GOOGLE_JSON};
-use crate::parse::{self, Invalid};
 
 const KIND: UpstreamKind = UpstreamKind::Vertex;
 
@@ -158,68 +157,11 @@ async fn call(
             ),
         );
     };
-    let parsed = match method {
-        "generateContent" | "streamGenerateContent" => parse::gemini_generate(&body),
-        "predict" => parse::imagen_predict(&body),
-        _ => {
-            shared.refuse(
-                KIND,
-                Caller::Project(index),
-                Some(model),
-                Outcome::NotFound,
-                404,
-            );
-            return error(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                &format!("Method not found: the emulator does not serve `{method}`."),
-            );
-        }
-    };
-    let parsed = match parsed {
-        Ok(parsed) => parsed,
-        Err(Invalid(message)) => {
-            shared.refuse(
-                KIND,
-                Caller::Project(index),
-                Some(model),
-                Outcome::BadRequest,
-                400,
-            );
-            return error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", &message);
-        }
-    };
-    let images = match shared.call(index, model, &parsed).await {
-        Called::Served(images) => images,
-        Called::Rejected(answer) => return http_util::google_wire(answer),
-    };
+    let sse = query_pairs(query.as_deref())
+        .iter()
+        .any(|(k, v)| k == "alt" && v == "sse");
     let id = format!("emulator-vertex-{:016x}", shared.next_response());
-    match method {
-        "predict" => {
-            let predictions: Vec<Value> = images
-                .iter()
-                .map(|i| json!({"mimeType": i.mime_type, "bytesBase64Encoded": base64_of(i)}))
-                .collect();
-            http_util::json(
-                StatusCode::OK,
-                GOOGLE_JSON,
-                &json!({"predictions": predictions}),
-                true,
-            )
-        }
-        "streamGenerateContent" => {
-            let sse = query_pairs(query.as_deref())
-                .iter()
-                .any(|(k, v)| k == "alt" && v == "sse");
-            stream(model, &parsed, &images, &id, sse)
-        }
-        _ => http_util::json(
-            StatusCode::OK,
-            GOOGLE_JSON,
-            &content_response(model, &parsed, &images, &id),
-            true,
-        ),
-    }
+    serve_generation(shared, KIND, index, model, method, &body, sse, &id).await
 }
 
 /// `POST /emulator/vertex/token`: an access token for either grant Google's endpoint takes
