@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use imagegate_core::{
-    Attempt, Capabilities, Error, ErrorKind, GenerateRequest, GenerateResponse, Image, Result,
-    ServedBy, TokenUsage,
+    Capabilities, Error, ErrorKind, GenerateRequest, GenerateResponse, Image, Result, ServedBy,
+    TokenUsage,
 };
 use jiff::Timestamp;
 
@@ -108,21 +108,21 @@ pub(crate) fn respond(
     request: &GenerateRequest,
     images: Vec<Image>,
 ) -> GenerateResponse {
-    let served_by = ServedBy::new(who.provider, call.model, who.project.map(str::to_owned));
+    let project = who.project.map(str::to_owned);
+    let served_by = ServedBy::new(who.provider, &call.model, project.clone());
     let usage = usage(request, images.len(), call.tokens_per_image);
-    let attempt = Attempt::new(
-        served_by.to_string(),
-        None,
-        call.started_at,
-        Duration::ZERO,
-        call.elapsed,
-        0.0,
-    );
     let mut response = GenerateResponse::new(images, served_by);
     response.usage = Some(usage);
     response.cost_usd = Some(0.0);
     response.request_id = Some(call.request_id);
-    response.attempts = vec![attempt];
+    let finished = imagegate_core::clock::add(call.started_at, call.elapsed);
+    response.record_call(
+        who.provider,
+        &call.model,
+        project,
+        call.started_at,
+        finished,
+    );
     response
 }
 
