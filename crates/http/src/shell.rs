@@ -120,7 +120,8 @@ impl HttpShell {
     /// Sends `request` and reads the answer; `host` names the endpoint in messages.
     ///
     /// # Errors
-    /// - a transport failure, as [`crate::transport_error`] maps it;
+    /// - a transport failure, as [`crate::transport_error`] maps it; one while reading the body
+    ///   carries the status the answer began with;
     /// - a redirect (3xx): [`ErrorKind::Unexpected`] (as the error model classifies a status
     ///   no provider documents) naming the status and the origin it points to; it is not
     ///   followed, so the key never reaches that origin;
@@ -152,10 +153,13 @@ impl HttpShell {
         // up to twice that, plus the copy at each step (docs/performance.md, "Memory").
         let mut body =
             BytesMut::with_capacity(announced.and_then(|n| usize::try_from(n).ok()).unwrap_or(0));
+        // A body cut off keeps the status it began with: after a success status the upstream
+        // served (counted, billed) the request and only the answer was lost, which the router
+        // must know to keep the call counted.
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| transport_error(e, host, self.timeout))?
+            .map_err(|e| transport_error(e, host, self.timeout).with_http_status(status.as_u16()))?
         {
             let len = u64::try_from(body.len() + chunk.len()).unwrap_or(u64::MAX);
             if len > self.max_response_bytes {

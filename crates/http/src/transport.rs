@@ -9,7 +9,9 @@
 //! | the request could not even be built             | `unexpected`  |
 //!
 //! A reset mid-body is the upstream (or a proxy) failing, exactly like a 502: temporary, and
-//! the router's backoff applies. The URL is never part of the message (a relay's URL may be
+//! the router's backoff applies. [`HttpShell::send`](crate::HttpShell::send) adds the status
+//! the answer began with: a success status cut off means the upstream served and counted the
+//! call, so the router keeps its quota use and its price. The URL is never part of the message (a relay's URL may be
 //! private, and URLs are where keys leak elsewhere).
 
 use std::time::Duration;

@@ -146,6 +146,8 @@ async fn a_connection_reset_mid_body_is_unavailable() {
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     assert!(err.is_temporary());
     assert!(err.message().contains("cut off"), "{err}");
+    // The status it began with: the upstream served this one (the router keeps it counted).
+    assert_eq!(err.http_status(), Some(200));
     let request = task.await.unwrap();
     assert!(request.starts_with("POST / HTTP/1.1"), "{request}");
 }

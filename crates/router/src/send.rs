@@ -19,17 +19,28 @@ use crate::rules::{Action, Counts, Delay, decide};
 
 /// Whether the upstream counted a failed request against the quota (the reservation is
 /// settled) or not (released): a refusal (429, auth, region, bad request) or a request that
-/// never arrived or failed upstream is not counted; a timeout or an answer that was generated
-/// but unusable is.
-fn counted(kind: ErrorKind) -> bool {
+/// never arrived or failed upstream is not counted; a timeout, an answer that was generated
+/// but unusable, or one [cut off after a success status](cut_after_success) is.
+fn counted(error: &Error) -> bool {
     matches!(
-        kind,
+        error.kind(),
         ErrorKind::Timeout
             | ErrorKind::ContentBlocked
             | ErrorKind::NoImage
             | ErrorKind::InvalidResponse
             | ErrorKind::Unexpected
-    )
+    ) || cut_after_success(error)
+}
+
+/// An answer that began with a success status and was cut off on its way (a reset mid-body):
+/// the upstream served the call, counted it and billed it; only the image was lost. Released
+/// like a 502, the ledger would hold one use fewer than the upstream for a minute and, at
+/// saturation, send one call too many (docs/performance.md, "Soak").
+fn cut_after_success(error: &Error) -> bool {
+    error.kind() == ErrorKind::Unavailable
+        && error
+            .http_status()
+            .is_some_and(|status| (200..300).contains(&status))
 }
 
 /// Whether an error is an upstream refusal for quota (a 429 of any kind): the one place this
@@ -144,13 +155,13 @@ pub(crate) async fn send(
             if let Err(e) = inner.store.observe_error(pool, &error, finished).await {
                 tracing::warn!(pool = %pool, error = %e, "could not record an upstream error");
             }
-            let billed = kind == ErrorKind::Timeout;
+            let billed = kind == ErrorKind::Timeout || cut_after_success(&error);
             let cost = if billed { reserved } else { 0.0 };
             let delay = plausible_delay(&error);
             if kind == ErrorKind::RateLimited {
                 link_partners(inner, pool, delay.map(|d| add(finished, d)), finished).await;
             }
-            let stored = if counted(kind) {
+            let stored = if counted(&error) {
                 let mut result = inner.store.settle(reservation, Usage::default()).await;
                 for partner in partners {
                     result = result.and(inner.store.settle(partner, Usage::default()).await);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use imagegate_core::quota::{PACIFIC, PerSize, next_midnight};
+use imagegate_core::quota::{Dimension, PACIFIC, PerSize, next_midnight};
 use imagegate_core::{
     Capabilities, ErrorKind, GenerateRequest, ImageProvider, ReferenceImage, clock::Clock,
     quota::PriceTable,
@@ -443,6 +443,39 @@ async fn unavailable_is_retried_with_seeded_full_jitter_backoff_then_moves_on() 
     // Same seed, same schedule; another seed, another.
     assert_eq!(run(42).await.0, a_at);
     assert_ne!(run(43).await.0, a_at);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_cut_off_after_a_success_status_stays_counted_and_paid_unlike_a_502() {
+    let clock = clock();
+    let a = scripted("a", &clock);
+    // Served and cut off mid-body; refused by a proxy; served.
+    a.push(failure(ErrorKind::Unavailable, 200));
+    a.push(failure(ErrorKind::Unavailable, 502));
+    a.push(Outcome::image());
+    let router = Router::builder(dyn_clock(&clock))
+        .target(target("a", &a, rpm(10)))
+        .prices(PriceTable::default().with_model("model-a", PerSize::flat(0.05)))
+        .policy(Policy::default().with_retries(2))
+        .jitter(Arc::new(imagegate_router::NoJitter))
+        .build()
+        .unwrap();
+    let response = router.generate(&request()).await.unwrap();
+    assert_eq!(
+        outcomes(&response),
+        [
+            ("a".into(), Some(ErrorKind::Unavailable)),
+            ("a".into(), Some(ErrorKind::Unavailable)),
+            ("a".into(), None)
+        ]
+    );
+    let costs: Vec<f64> = response.attempts.iter().map(|a| a.cost_usd).collect();
+    assert_eq!(costs, [0.05, 0.0, 0.05]);
+    assert!((router.spent_usd() - 0.10).abs() < 1e-9);
+    // The pool counts what the upstream counted: the cut answer and the image, not the 502.
+    let status = &router.pool_statuses().await.unwrap()[0];
+    assert_eq!(status.dimensions[0].dimension, Dimension::Rpm);
+    assert_eq!(status.dimensions[0].used, 2);
 }
 
 #[tokio::test(start_paused = true)]

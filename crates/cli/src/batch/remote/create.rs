@@ -47,9 +47,12 @@ async fn requests(
     (ok, failed)
 }
 
-/// Whether an error from create proves no job was made: the server answered.
+/// Whether an error from create proves no job was made: the server answered with an error
+/// status. A success status whose body was cut off proves the opposite: the job was made.
 fn answered(error: &Error) -> bool {
-    error.http_status().is_some()
+    error
+        .http_status()
+        .is_some_and(|status| !(200..300).contains(&status))
         || matches!(
             error.kind(),
             ErrorKind::Connect | ErrorKind::InvalidRequest | ErrorKind::ConfigInvalid
@@ -247,4 +250,22 @@ pub(super) fn kind_word(error: &Error) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_else(|| format!("{:?}", error.kind()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_error_status_proves_that_create_made_no_job() {
+        let refused = Error::new(ErrorKind::RateLimited, "quota").with_http_status(429);
+        let failed = Error::new(ErrorKind::Unavailable, "backend").with_http_status(503);
+        assert!(answered(&refused) && answered(&failed));
+        // Cut off after `200 OK`: the job was made; a reset before any status: it may be.
+        let cut =
+            Error::new(ErrorKind::Unavailable, "the answer was cut off").with_http_status(200);
+        let reset = Error::new(ErrorKind::Unavailable, "the request failed in transit");
+        assert!(!answered(&cut));
+        assert!(!answered(&reset));
+    }
 }
