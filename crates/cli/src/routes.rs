@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use imagegate_core::quota::QuotaStore;
+use imagegate_core::quota::{MemoryQuotaStore, QuotaStore};
 use imagegate_core::{Error, ErrorKind, ImageProvider, clock::SystemClock, human_duration};
 use imagegate_router::{
     Budget, DEFAULT_ROUTE, Event, MaxWait, Router, RouterBuilder, Target, ThrottleReason,
@@ -18,7 +18,7 @@ use imagegate_router::{
 use crate::config::{Config, ProviderConfig};
 use crate::failure::Failure;
 use crate::providers::{Selected, build, select};
-use crate::state::{open_redis, open_store, pool_for};
+use crate::state::{ADMISSION_WINDOW, open_redis, open_store, pool_for};
 
 /// Calls in flight when a route does not say.
 const DEFAULT_CONCURRENCY: usize = 4;
@@ -131,13 +131,17 @@ pub(crate) fn with_shared_store(
 ) -> Result<(RouterBuilder, Option<PathBuf>), Failure> {
     let mut state_file = None;
     // `[state] store = "redis://..."` shares the quota across instances; otherwise the state
-    // file shares it across the processes of this machine.
-    if let Some(store) = open_redis(config)? {
-        builder = builder.store(Arc::new(store) as Arc<dyn QuotaStore>);
+    // file shares it across the processes of this machine; without a state directory this
+    // process counts alone. Each counts with the guarded window.
+    let store: Arc<dyn QuotaStore> = if let Some(store) = open_redis(config)? {
+        Arc::new(store)
     } else if let Some(store) = open_store(config)? {
         state_file = Some(store.path().to_path_buf());
-        builder = builder.store(Arc::new(store) as Arc<dyn QuotaStore>);
-    }
+        Arc::new(store)
+    } else {
+        Arc::new(MemoryQuotaStore::new().with_window(ADMISSION_WINDOW))
+    };
+    builder = builder.store(store);
     Ok((builder, state_file))
 }
 

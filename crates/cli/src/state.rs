@@ -60,14 +60,15 @@ pub(crate) struct StateConfig {
     pub on_store_error: Option<String>,
 }
 
-/// The per-minute window of the shared store: the upstream's 60 s plus a one-second guard.
-/// The store stamps a use when it admits it; the upstream counts it when the request arrives,
-/// a trip later. A slot that frees exactly 60 s after its admission is taken by a request that
+/// The per-minute window every store counts with: the upstream's 60 s plus a one-second guard.
+/// A store stamps a use when it admits it; the upstream counts it when the request arrives, a
+/// trip later. A slot that frees exactly 60 s after its admission is taken by a request that
 /// may arrive before the upstream's own 60 s have passed for the earlier one (a faster trip),
-/// and is refused: three gateways on one machine, admitting the instant each slot freed, met 8
-/// such 429s in 180 admissions. The guard covers any trip shorter than a second, at a cost of
-/// at most 1/61 of a minute's quota (none at all when the window is not the bottleneck).
-const SHARED_WINDOW: std::time::Duration = std::time::Duration::from_secs(61);
+/// and is refused: three gateways sharing Redis met 8 such 429s in 180 admissions, and one
+/// gateway over the file store about 40 a minute at saturation (docs/performance.md, "Soak").
+/// The guard covers any trip shorter than a second, at a cost of at most 1/61 of a minute's
+/// quota (none at all when the window is not the bottleneck).
+pub(crate) const ADMISSION_WINDOW: std::time::Duration = std::time::Duration::from_secs(61);
 
 /// The Redis quota store `[state] store` names, or `None` for the file store.
 ///
@@ -83,7 +84,7 @@ pub(crate) fn open_redis(config: &Config) -> Result<Option<RedisQuotaStore>, Fai
         Some(url) => url,
     };
     let usage = |m: String| Failure::usage(format!("[state] store: {m}"));
-    let mut options = RedisStoreOptions::new(url).with_window(SHARED_WINDOW);
+    let mut options = RedisStoreOptions::new(url).with_window(ADMISSION_WINDOW);
     if let Some(var) = &state.password_env {
         let password = std::env::var(var)
             .map_err(|_| usage(format!("password_env names `{var}`, which is not set")))?;
@@ -113,7 +114,8 @@ pub(crate) fn open_store(config: &Config) -> Result<Option<FileQuotaStore>, Fail
         return Ok(None);
     };
     let store = FileQuotaStore::open(dir.join(STATE_FILE))
-        .map_err(|e| Failure::usage(format!("quota state: {}", e.message())))?;
+        .map_err(|e| Failure::usage(format!("quota state: {}", e.message())))?
+        .with_window(ADMISSION_WINDOW);
     // A state that can be read but not written would let every call through unrecorded:
     // the configured limits would hold for nothing. Found now, before anything is sent, and
     // refused like an unwritable state directory. The probe is a write that changes nothing

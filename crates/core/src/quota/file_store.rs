@@ -26,12 +26,13 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::ledger::PoolLedger;
+use super::ledger::{PoolLedger, UPSTREAM_WINDOW};
 use super::observe::{RateLimitSnapshot, SharedPoolSuspicion};
 use super::snapshot::LedgerSnapshot;
 use super::store::QuotaStore;
@@ -94,6 +95,8 @@ pub struct FileQuotaStore {
     /// this handle are serialised here first.
     lock: Mutex<File>,
     configs: RwLock<BTreeMap<PoolId, PoolConfig>>,
+    /// How long a per-minute use stays counted (see [`with_window`](Self::with_window)).
+    window: Duration,
 }
 
 /// Releases the advisory lock when the transaction ends, however it ends.
@@ -159,9 +162,20 @@ impl FileQuotaStore {
             temp_path,
             lock: Mutex::new(lock),
             configs: RwLock::new(BTreeMap::new()),
+            window: UPSTREAM_WINDOW,
         };
         store.transact(false, |_| Ok(()))?;
         Ok(store)
+    }
+
+    /// The store with per-minute uses counted for `window` rather than the upstreams' 60 s
+    /// (61 s guards against the trip to the upstream, see
+    /// [`MemoryQuotaStore::with_window`](super::MemoryQuotaStore::with_window)). Every process
+    /// sharing the file should use the same window: each counts with its own.
+    #[must_use]
+    pub fn with_window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
     }
 
     /// The state file's path.
@@ -247,7 +261,8 @@ impl FileQuotaStore {
                     };
                     let id = other.id.clone();
                     let mut other = PoolLedger::restore(other, saved.state.clone())
-                        .map_err(|e| self.damaged(&e))?;
+                        .map_err(|e| self.damaged(&e))?
+                        .with_window(self.window);
                     if other.busy_on(dimension, now) {
                         partners.push(id);
                     }
@@ -386,12 +401,13 @@ impl FileQuotaStore {
         config: PoolConfig,
         now: Timestamp,
     ) -> Result<PoolLedger> {
-        match find(pools, &config.id) {
+        let ledger = match find(pools, &config.id) {
             Some(saved) => {
-                PoolLedger::restore(config, saved.state.clone()).map_err(|e| self.damaged(&e))
+                PoolLedger::restore(config, saved.state.clone()).map_err(|e| self.damaged(&e))?
             }
-            None => Ok(PoolLedger::new(config, now)),
-        }
+            None => PoolLedger::new(config, now),
+        };
+        Ok(ledger.with_window(self.window))
     }
 
     /// Runs `op` on the file's state under the lock (exclusive when `write`, which also saves

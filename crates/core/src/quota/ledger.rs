@@ -8,7 +8,8 @@
 //! Per-minute dimensions keep a log of admitted costs, oldest first, with running sums: an
 //! entry counted at `t` is in the window at `now` while `t > now - 60 s`. Admitting at `now` only
 //! if the last 60 seconds plus the cost fit the limit guarantees that *no* 60-second window
-//! ever holds more than the limit. The day is a calendar day in the pool's zone, with its
+//! ever holds more than the limit (a store may count uses a little longer than 60 s, a guard
+//! for the trip to the upstream: [`PoolLedger::with_window`]). The day is a calendar day in the pool's zone, with its
 //! bounds cached so the common case costs two comparisons.
 
 use std::collections::VecDeque;
@@ -25,8 +26,9 @@ use super::status::{Block, BlockReason, DimensionStatus, PoolStatus};
 use super::{Cost, Dimension, Limits, PoolConfig, PoolId, Usage};
 use crate::error::{Error, ErrorKind, Result};
 
-/// The length of a per-minute window, in nanoseconds.
-const WINDOW: i64 = 60_000_000_000;
+/// The length of a per-minute window as the upstreams count it: the default (see
+/// [`PoolLedger::with_window`]).
+pub(crate) const UPSTREAM_WINDOW: Duration = Duration::from_secs(60);
 
 /// Indexes into per-dimension arrays, in [`Dimension::ALL`] order.
 const RPM: usize = 0;
@@ -55,6 +57,11 @@ fn ns(t: Timestamp) -> i64 {
 
 fn ts(n: i64) -> Timestamp {
     Timestamp::from_nanosecond(i128::from(n)).unwrap_or(Timestamp::MAX)
+}
+
+/// A window's length in nanoseconds: at least one, at most what the counters can hold.
+fn window_ns(window: Duration) -> i64 {
+    i64::try_from(window.as_nanos()).unwrap_or(i64::MAX).max(1)
 }
 
 fn after(now: Timestamp, d: Duration) -> Timestamp {
@@ -105,6 +112,8 @@ pub struct PoolLedger {
     latest: i64,
     /// When this ledger started watching: a window that began earlier was not fully seen.
     since: i64,
+    /// How long a per-minute use stays counted, in nanoseconds (60 s unless guarded).
+    window: i64,
     wait: Option<Hold>,
     daily: Option<Hold>,
     billing: Option<String>,
@@ -125,6 +134,7 @@ impl PoolLedger {
             next_id: 0,
             latest: ns(now),
             since: ns(now),
+            window: window_ns(UPSTREAM_WINDOW),
             wait: None,
             daily: None,
             billing: None,
@@ -132,6 +142,21 @@ impl PoolLedger {
         };
         ledger.recompute_limits();
         ledger
+    }
+
+    /// The ledger with per-minute uses counted for `window` instead of the upstreams' 60 s.
+    ///
+    /// A store stamps a use when it admits it; the upstream counts the request when it
+    /// arrives, a trip later. A slot freed exactly 60 s after its admission can be taken by a
+    /// request that arrives before the upstream's 60 s have passed for the earlier one (a
+    /// faster trip), and is refused. A window a second longer (61 s) covers any trip shorter
+    /// than a second, for at most 1/61 of a minute's quota and nothing when the minute is not
+    /// what limits. Stores pass their own setting here (`MemoryQuotaStore::with_window`,
+    /// `FileQuotaStore::with_window`); a window shorter than the upstream's would overshoot.
+    #[must_use]
+    pub fn with_window(mut self, window: Duration) -> Self {
+        self.window = window_ns(window);
+        self
     }
 
     /// Everything this ledger counted, learned and was told, as serialisable data (see
@@ -257,6 +282,7 @@ impl PoolLedger {
             next_id: snapshot.next_id,
             latest,
             since: ns(snapshot.since),
+            window: window_ns(UPSTREAM_WINDOW),
             wait: snapshot.wait.map(hold),
             daily: snapshot.daily.map(hold),
             billing: snapshot.billing,
@@ -311,7 +337,7 @@ impl PoolLedger {
         let now = ns(now).max(self.latest);
         self.latest = now;
         while let Some(front) = self.log.front() {
-            if front.at > now - WINDOW {
+            if front.at > now - self.window {
                 break;
             }
             for d in MINUTE {
@@ -460,10 +486,10 @@ impl PoolLedger {
         for e in &self.log {
             freed = freed.saturating_add(e.amount[i]);
             if freed >= need {
-                return e.at.saturating_add(WINDOW);
+                return e.at.saturating_add(self.window);
             }
         }
-        self.latest.saturating_add(WINDOW)
+        self.latest.saturating_add(self.window)
     }
 
     /// The log entry of `reservation`: same sequence number *and* instant, so a reservation
@@ -556,7 +582,7 @@ impl PoolLedger {
             let window_start = if d.is_daily() {
                 self.day().start
             } else {
-                now_ns - WINDOW
+                now_ns - self.window
             };
             let limit = facts.quota_value.or(self.effective[i])?;
             let used = self.used_on(i);
@@ -678,7 +704,7 @@ impl PoolLedger {
                     self.log
                         .iter()
                         .find(|e| e.amount[i] > 0)
-                        .map(|e| ts(e.at.saturating_add(WINDOW)))
+                        .map(|e| ts(e.at.saturating_add(self.window)))
                 };
                 DimensionStatus {
                     dimension: d,

@@ -9,11 +9,12 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::ledger::PoolLedger;
+use super::ledger::{PoolLedger, UPSTREAM_WINDOW};
 use super::observe::{RateLimitSnapshot, SharedPoolSuspicion};
 use super::{Admission, Cost, PoolConfig, PoolId, PoolStatus, Reservation, Usage};
 use crate::error::{Error, Result};
@@ -67,9 +68,20 @@ pub trait QuotaStore: fmt::Debug + Send + Sync {
 /// other. The synchronous methods (`*_now`) are the same operations for callers outside async
 /// code (and the benchmark); the [`QuotaStore`] impl delegates to them. State lasts until the
 /// process ends.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryQuotaStore {
     pools: RwLock<HashMap<PoolId, Arc<Mutex<PoolLedger>>>>,
+    /// How long a per-minute use stays counted (see [`with_window`](Self::with_window)).
+    window: Duration,
+}
+
+impl Default for MemoryQuotaStore {
+    fn default() -> Self {
+        MemoryQuotaStore {
+            pools: RwLock::default(),
+            window: UPSTREAM_WINDOW,
+        }
+    }
 }
 
 fn lock(ledger: &Mutex<PoolLedger>) -> MutexGuard<'_, PoolLedger> {
@@ -81,6 +93,17 @@ impl MemoryQuotaStore {
     /// An empty store.
     pub fn new() -> Self {
         MemoryQuotaStore::default()
+    }
+
+    /// The store with per-minute uses counted for `window` rather than the upstreams' 60 s:
+    /// 61 s puts a one-second guard between this store's admission stamp and the upstream's
+    /// arrival stamp, so a request admitted the instant a slot frees does not reach the
+    /// upstream early ([`PoolLedger::with_window`] says why). The simulator keeps 60 s: its
+    /// requests arrive the instant they are admitted. Set it before configuring pools.
+    #[must_use]
+    pub fn with_window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
     }
 
     /// A store with `pools` configured at `now`.
@@ -108,7 +131,8 @@ impl MemoryQuotaStore {
             Some(ledger) => lock(ledger).reconfigure(pool),
             None => {
                 let id = pool.id.clone();
-                pools.insert(id, Arc::new(Mutex::new(PoolLedger::new(pool, now))));
+                let ledger = PoolLedger::new(pool, now).with_window(self.window);
+                pools.insert(id, Arc::new(Mutex::new(ledger)));
             }
         }
     }
