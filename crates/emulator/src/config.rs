@@ -3,10 +3,12 @@
 //! `[[upstream.key]]` entries saying which key belongs to which project. Every other table of
 //! the file (`[workload]`, `[client]`, ...) is ignored; a top-level `seed` is used when present.
 //!
-//! Read in two steps, like a scenario: serde checks the shape (unknown keys inside `[upstream]`,
-//! wrong types, with the line), then [`EmulatorConfig::from_raw`] checks the meaning
-//! (durations, rates, that every key names a project), each error naming the file, the key and
-//! what was expected.
+//! Read in two steps, like a scenario and by the same reader for the `[upstream]` table
+//! (`imagegate_mock::sim::upstream_table`, so both read one schema with one wording): serde
+//! checks the shape (unknown keys inside `[upstream]`, wrong types, with the line), then the
+//! shared reader checks the pools (durations, rates, providers) and
+//! [`EmulatorConfig::from_raw`] what is the emulator's own (that every key names a project, the
+//! faults), each error naming the file, the key and what was expected.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -155,11 +157,7 @@ impl EmulatorConfig {
     /// # Errors
     /// A [`ConfigError`] naming the file, the key and what was expected.
     pub fn load(path: &Path) -> Result<EmulatorConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.to_owned(),
-            key: "(file)".to_owned(),
-            expected: format!("expected a readable TOML file ({e})"),
-        })?;
+        let text = upstream_table::read_file(path).map_err(|e| Checker { file: path }.table(e))?;
         EmulatorConfig::parse(path, &text)
     }
 

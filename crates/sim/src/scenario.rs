@@ -1,7 +1,9 @@
 //! Scenarios in TOML: the workload, the true upstream the strategies face, and what the client
 //! is configured with. Read in two steps: serde checks the shape (unknown keys, wrong types,
 //! with the line), then `Scenario::from_raw` checks the meaning (durations, rates, that every
-//! target names a pool), each error naming the file, the key and what was expected.
+//! target names a pool), each error naming the file, the key and what was expected. The
+//! `[upstream]` table is read by `imagegate_mock::sim::upstream_table`, the reader the emulator
+//! uses too, so a scenario means the same upstream to both.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -396,11 +398,7 @@ impl Scenario {
     /// # Errors
     /// A [`ScenarioError`] naming the file, the key and what was expected.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-            file: path.to_owned(),
-            key: "(file)".to_owned(),
-            expected: format!("expected a readable TOML file ({e})"),
-        })?;
+        let text = upstream_table::read_file(path).map_err(|e| Checker { file: path }.table(e))?;
         Scenario::parse(path, &text)
     }
 

@@ -34,6 +34,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Range;
+use std::path::Path;
 use std::time::Duration;
 
 use imagegate_core::quota::Limits;
@@ -80,6 +81,15 @@ impl TableError {
             message.trim(),
         )
     }
+}
+
+/// The text of the scenario or configuration file at `path`.
+///
+/// # Errors
+/// A [`TableError`] at `(file)` saying why it could not be read.
+pub fn read_file(path: &Path) -> Result<String, TableError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| TableError::new("(file)", format!("expected a readable TOML file ({e})")))
 }
 
 impl fmt::Display for TableError {
@@ -562,6 +572,16 @@ mod tests {
         assert!(e.expected.contains("unknown field `rmp`"), "{e}");
         let e = check(&with("\"latency\"", "\"latncy\"")).unwrap_err();
         assert!(e.expected.contains("unknown field `latncy`"), "{e}");
+    }
+
+    #[test]
+    fn an_unreadable_file_is_named_as_the_file() {
+        let e = read_file(Path::new("no/such/scenario.toml")).unwrap_err();
+        assert_eq!(e.key, "(file)");
+        assert!(
+            e.expected.starts_with("expected a readable TOML file ("),
+            "{e}"
+        );
     }
 
     #[test]
