@@ -344,4 +344,12 @@ concurrency = 4
         let e = parse(&dup).unwrap_err();
         assert!(e.expected.contains("one project"), "{e}");
     }
+
+    #[test]
+    fn a_syntax_error_on_a_key_line_does_not_quote_the_key() {
+        let e = parse(&GOOD.replace("key = \"key-one\"", "key = \"key-one")).unwrap_err();
+        assert!(e.key.starts_with("line "), "{e}");
+        assert!(e.key.ends_with("key = ..."), "{e}");
+        assert!(!e.to_string().contains("key-one"), "{e}");
+    }
 }

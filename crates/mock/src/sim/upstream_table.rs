@@ -67,7 +67,7 @@ impl TableError {
 
     /// A TOML syntax or shape error of the file `text`, located by the parser's byte `span`:
     /// the key names the line, the column and the line's text, so a user finds it without
-    /// counting; without a span, the key is `(file)`.
+    /// counting (a line naming a key only up to its `=`); without a span, the key is `(file)`.
     pub fn syntax(text: &str, span: Option<Range<usize>>, message: &str) -> Self {
         let Some(span) = span else {
             return TableError::new("(file)", message.trim());
@@ -75,7 +75,15 @@ impl TableError {
         let before = text.get(..span.start.min(text.len())).unwrap_or_default();
         let line = before.matches('\n').count() + 1;
         let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-        let snippet = text.lines().nth(line - 1).unwrap_or_default().trim();
+        let at = text.lines().nth(line - 1).unwrap_or_default().trim();
+        // An emulator file holds API keys (`[[upstream.key]]`): a line naming one is quoted
+        // up to its `=` only, so an unclosed quote never echoes the key.
+        let snippet = match at.split_once('=') {
+            Some((name, _)) if at.to_ascii_lowercase().contains("key") => {
+                format!("{} = ...", name.trim())
+            }
+            _ => at.to_owned(),
+        };
         TableError::new(
             format!("line {line}, column {column}: {snippet}"),
             message.trim(),
@@ -590,6 +598,11 @@ mod tests {
         let e = TableError::syntax(text, Some(8..9), " invalid array\n");
         assert_eq!(e.key, "line 2, column 3: b = [");
         assert_eq!(e.expected, "invalid array");
+        let keyed = "[[upstream.key]]\nkey = \"sk-held-7QzX\nproject = \"p\"\n";
+        let e = TableError::syntax(keyed, Some(23..24), "invalid basic string");
+        assert_eq!(e.key, "line 2, column 7: key = ...");
+        let e = TableError::syntax(keyed, Some(3..4), "invalid table header");
+        assert_eq!(e.key, "line 1, column 4: [[upstream.key]]");
         let e = TableError::syntax(text, None, "no span");
         assert_eq!(e.key, "(file)");
         let e = TableError::syntax(text, Some(500..501), "past the end");
