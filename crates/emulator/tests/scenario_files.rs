@@ -1,5 +1,6 @@
 //! The emulator takes a simulator scenario file as is (docs/emulate.md): both front ends read
 //! the `[upstream]` table of every shipped scenario into the same upstream, pool for pool.
+#![allow(clippy::unwrap_used, clippy::panic)] // failures are failed tests
 
 use std::path::{Path, PathBuf};
 
