@@ -26,13 +26,12 @@ use axum::routing::{get, post};
 use http::{HeaderMap, Method, StatusCode};
 use imagegate_core::Image;
 use imagegate_core::clock::add;
-use imagegate_mock::sim::{Latency, usage_of, wire, wire::UpstreamKind};
+use imagegate_mock::sim::{Latency, usage_of, wire};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::config::{Checker, ConfigError};
 use crate::emulator::{Emulator, Shared};
 use crate::files;
 use crate::gemini::{self, query_pairs};
@@ -49,39 +48,6 @@ pub struct BatchPool {
     pub turnaround: Latency,
     /// The most tokens enqueued at once in unfinished jobs of the pool; `None`: no limit.
     pub enqueued_tokens: Option<u64>,
-}
-
-/// Reads `batch_turnaround` and `batch_enqueued_tokens` of `[[upstream.pool]]` (the keys a
-/// simulator scenario uses for the same thing).
-pub(crate) fn pool_config(
-    c: &Checker<'_>,
-    key: &dyn Fn(&str) -> String,
-    kind: UpstreamKind,
-    turnaround: Option<&str>,
-    enqueued_tokens: Option<u64>,
-) -> Result<Option<BatchPool>, ConfigError> {
-    match (turnaround, enqueued_tokens) {
-        (None, None) => Ok(None),
-        (None, Some(_)) => Err(c.err(
-            key("batch_enqueued_tokens"),
-            "expected it with a `batch_turnaround` (a pool without a batch API has no batch quota)",
-        )),
-        (Some(_), _) if kind != UpstreamKind::Gemini => Err(c.err(
-            key("batch_turnaround"),
-            format!(
-                "expected a batch API on a \"gemini\" pool only (the Batch API is Gemini's), found one on \"{}\"",
-                kind.as_str()
-            ),
-        )),
-        (Some(_), Some(0)) => Err(c.err(
-            key("batch_enqueued_tokens"),
-            "expected at least 1, found 0",
-        )),
-        (Some(text), tokens) => Ok(Some(BatchPool {
-            turnaround: c.latency(&key("batch_turnaround"), text)?,
-            enqueued_tokens: tokens,
-        })),
-    }
 }
 
 /// What the Batch API has seen, in `GET /emulator/stats` under `batch`.

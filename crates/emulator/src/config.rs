@@ -3,18 +3,20 @@
 //! `[[upstream.key]]` entries saying which key belongs to which project. Every other table of
 //! the file (`[workload]`, `[client]`, ...) is ignored; a top-level `seed` is used when present.
 //!
-//! Read in two steps, like a scenario: serde checks the shape (unknown keys inside `[upstream]`,
-//! wrong types, with the line), then [`EmulatorConfig::from_raw`] checks the meaning
-//! (durations, rates, that every key names a project), each error naming the file, the key and
-//! what was expected.
+//! Read in two steps, like a scenario and by the same reader for the `[upstream]` table
+//! (`imagegate_mock::sim::upstream_table`, so both read one schema with one wording): serde
+//! checks the shape (unknown keys inside `[upstream]`, wrong types, with the line), then the
+//! shared reader checks the pools (durations, rates, providers) and
+//! [`EmulatorConfig::from_raw`] what is the emulator's own (that every key names a project, the
+//! faults), each error naming the file, the key and what was expected.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use imagegate_core::quota::Limits;
-use imagegate_mock::sim::{Latency, TruePool, Window, wire::UpstreamKind};
+use imagegate_mock::sim::upstream_table::{self, RawUpstream, TableError};
+use imagegate_mock::sim::{Latency, TruePool, wire::UpstreamKind};
 use serde::Deserialize;
 
 use crate::batch::BatchPool;
@@ -22,7 +24,7 @@ use crate::faults::{FaultConfig, RawFaults};
 
 /// The time a rejection takes to arrive when `reject_latency` is not set: the simulator's
 /// default, so a scenario behaves the same in both.
-pub const DEFAULT_REJECT_LATENCY: Duration = Duration::from_millis(500);
+pub const DEFAULT_REJECT_LATENCY: Duration = upstream_table::DEFAULT_REJECT_LATENCY;
 
 /// A configuration file that could not be used: which file, which key, what was expected.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,54 +107,12 @@ pub struct EmulatorConfig {
     pub faults: Option<FaultConfig>,
 }
 
+/// The file: its `[upstream]` table is a scenario's, read by the simulator's reader, with
+/// this crate's own `[[upstream.key]]` entries and `faults` tables in it.
 #[derive(Debug, Deserialize)]
 struct RawFile {
     seed: Option<u64>,
-    upstream: Option<RawUpstream>,
-}
-
-fn zero() -> String {
-    "0s".to_owned()
-}
-
-fn sliding() -> String {
-    "sliding".to_owned()
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawUpstream {
-    #[serde(default = "zero")]
-    latency: String,
-    #[serde(default)]
-    overload_rate: f64,
-    #[serde(default = "sliding")]
-    window: String,
-    #[serde(default)]
-    reject_latency: Option<String>,
-    #[serde(default)]
-    pool: Vec<RawPool>,
-    #[serde(default)]
-    key: Vec<RawKey>,
-    #[serde(default)]
-    faults: Option<RawFaults>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPool {
-    provider: String,
-    project: String,
-    models: Vec<String>,
-    rpm: Option<u64>,
-    rpd: Option<u64>,
-    ipm: Option<u64>,
-    tpm: Option<u64>,
-    window: Option<String>,
-    batch_turnaround: Option<String>,
-    batch_enqueued_tokens: Option<u64>,
-    #[serde(default)]
-    faults: Option<RawFaults>,
+    upstream: Option<RawUpstream<RawKey, RawFaults>>,
 }
 
 #[derive(Deserialize)]
@@ -172,12 +132,12 @@ impl fmt::Debug for RawKey {
     }
 }
 
-pub(crate) struct Checker<'a> {
+struct Checker<'a> {
     file: &'a Path,
 }
 
 impl Checker<'_> {
-    pub(crate) fn err(&self, key: impl Into<String>, expected: impl Into<String>) -> ConfigError {
+    fn err(&self, key: impl Into<String>, expected: impl Into<String>) -> ConfigError {
         ConfigError {
             file: self.file.to_owned(),
             key: key.into(),
@@ -185,56 +145,9 @@ impl Checker<'_> {
         }
     }
 
-    fn duration(&self, key: &str, text: &str) -> Result<Duration, ConfigError> {
-        humantime::parse_duration(text.trim()).map_err(|e| {
-            self.err(
-                key,
-                format!("expected a duration such as \"20s\" or \"500ms\", found \"{text}\" ({e})"),
-            )
-        })
-    }
-
-    fn kind(&self, key: &str, text: &str) -> Result<UpstreamKind, ConfigError> {
-        let name = text.trim().to_ascii_lowercase();
-        UpstreamKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == name)
-            .ok_or_else(|| {
-                self.err(
-                    key,
-                    format!(
-                        "expected \"gemini\", \"openrouter\", \"openai\" or \"vertex\", found \"{text}\""
-                    ),
-                )
-            })
-    }
-
-    fn window(&self, key: &str, text: &str) -> Result<Window, ConfigError> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "sliding" => Ok(Window::Sliding),
-            "fixed" => Ok(Window::Fixed),
-            _ => Err(self.err(
-                key,
-                format!("expected \"sliding\" or \"fixed\", found \"{text}\""),
-            )),
-        }
-    }
-
-    pub(crate) fn latency(&self, key: &str, text: &str) -> Result<Latency, ConfigError> {
-        match text.split_once("..") {
-            Some((lo, hi)) => {
-                let min = self.duration(key, lo)?;
-                let max = self.duration(key, hi)?;
-                if min > max {
-                    return Err(self.err(
-                        key,
-                        format!("expected a range low..high with low <= high, found \"{text}\""),
-                    ));
-                }
-                Ok(Latency { min, max })
-            }
-            None => Ok(Latency::fixed(self.duration(key, text)?)),
-        }
+    /// The shared `[upstream]` reader's error, in this file.
+    fn table(&self, e: TableError) -> ConfigError {
+        self.err(e.key, e.expected)
     }
 }
 
@@ -244,11 +157,7 @@ impl EmulatorConfig {
     /// # Errors
     /// A [`ConfigError`] naming the file, the key and what was expected.
     pub fn load(path: &Path) -> Result<EmulatorConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.to_owned(),
-            key: "(file)".to_owned(),
-            expected: format!("expected a readable TOML file ({e})"),
-        })?;
+        let text = upstream_table::read_file(path).map_err(|e| Checker { file: path }.table(e))?;
         EmulatorConfig::parse(path, &text)
     }
 
@@ -257,27 +166,8 @@ impl EmulatorConfig {
     /// # Errors
     /// A [`ConfigError`] naming the file, the key and what was expected.
     pub fn parse(file: &Path, text: &str) -> Result<EmulatorConfig, ConfigError> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|span| {
-                    let before = text.get(..span.start.min(text.len())).unwrap_or_default();
-                    let line = before.matches('\n').count() + 1;
-                    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-                    (line, column)
-                })
-                .unwrap_or((0, 0));
-            let snippet = text
-                .lines()
-                .nth(line.saturating_sub(1))
-                .unwrap_or_default()
-                .trim();
-            ConfigError {
-                file: file.to_owned(),
-                key: format!("line {line}, column {column}: {snippet}"),
-                expected: e.message().trim().to_owned(),
-            }
-        })?;
+        let raw: RawFile = toml::from_str(text)
+            .map_err(|e| Checker { file }.table(TableError::syntax(text, e.span(), e.message())))?;
         EmulatorConfig::from_raw(file, raw)
     }
 
@@ -289,72 +179,21 @@ impl EmulatorConfig {
                 "expected an [upstream] table with at least one [[upstream.pool]]",
             ));
         };
-        if !(0.0..1.0).contains(&u.overload_rate) {
-            return Err(c.err(
-                "upstream.overload_rate",
-                format!(
-                    "expected a share in 0.0..1.0 (e.g. 0.02), found {}",
-                    u.overload_rate
-                ),
-            ));
-        }
-        let window = c.window("upstream.window", &u.window)?;
-        if u.pool.is_empty() {
-            return Err(c.err("upstream.pool", "expected at least one [[upstream.pool]]"));
-        }
+        let u = u.check().map_err(|e| c.table(e))?;
         let mut pools = Vec::new();
-        let mut seen = BTreeSet::new();
-        for (i, p) in u.pool.into_iter().enumerate() {
-            let key = |k: &str| format!("upstream.pool[{i}].{k}");
-            let kind = c.kind(&key("provider"), &p.provider)?;
-            if p.project.trim().is_empty() {
-                return Err(c.err(key("project"), "expected a project name, found \"\""));
-            }
-            if p.models.is_empty() {
-                return Err(c.err(key("models"), "expected at least one model"));
-            }
-            for model in &p.models {
-                if model.trim().is_empty() {
-                    return Err(c.err(key("models"), "expected model names, found \"\""));
-                }
-                if !seen.insert((kind, p.project.clone(), model.clone())) {
-                    return Err(c.err(
-                        key("models"),
-                        format!(
-                            "expected each model in one pool per project, found `{model}` of {}/{} twice",
-                            kind.as_str(),
-                            p.project
-                        ),
-                    ));
-                }
-            }
-            let pool_window = match &p.window {
-                Some(text) => c.window(&key("window"), text)?,
-                None => window,
-            };
-            let limits = Limits {
-                rpm: p.rpm,
-                rpd: p.rpd,
-                tpm: p.tpm,
-                ipm: p.ipm,
-            };
-            let zone = kind.day_zone();
-            let batch = crate::batch::pool_config(
-                &c,
-                &key,
-                kind,
-                p.batch_turnaround.as_deref(),
-                p.batch_enqueued_tokens,
-            )?;
+        for (i, p) in u.pools.into_iter().enumerate() {
             let faults = match p.faults {
-                Some(raw) => Some(raw.check(file, &key("faults"))?),
+                Some(raw) => Some(raw.check(file, &format!("upstream.pool[{i}].faults"))?),
                 None => None,
             };
             pools.push(PoolEntry {
-                kind,
+                kind: p.kind,
                 project: p.project,
-                pool: TruePool::new(p.models, limits, zone).with_window(pool_window),
-                batch,
+                pool: p.pool,
+                batch: p.batch.map(|b| BatchPool {
+                    turnaround: b.turnaround,
+                    enqueued_tokens: b.enqueued_tokens,
+                }),
                 faults,
             });
         }
@@ -362,9 +201,10 @@ impl EmulatorConfig {
             pools.iter().map(|p| (p.kind, p.project.as_str())).collect();
         let mut keys = Vec::new();
         let mut owners: BTreeMap<(UpstreamKind, String), String> = BTreeMap::new();
-        for (i, k) in u.key.into_iter().enumerate() {
+        for (i, k) in u.keys.into_iter().enumerate() {
             let key = |name: &str| format!("upstream.key[{i}].{name}");
-            let kind = c.kind(&key("provider"), &k.provider)?;
+            let kind =
+                upstream_table::kind(&key("provider"), &k.provider).map_err(|e| c.table(e))?;
             if kind == UpstreamKind::Vertex {
                 return Err(c.err(
                     key("provider"),
@@ -407,11 +247,8 @@ impl EmulatorConfig {
         }
         Ok(EmulatorConfig {
             seed: raw.seed.unwrap_or(0),
-            latency: c.latency("upstream.latency", &u.latency)?,
-            reject_latency: match &u.reject_latency {
-                Some(text) => c.duration("upstream.reject_latency", text)?,
-                None => DEFAULT_REJECT_LATENCY,
-            },
+            latency: u.latency.unwrap_or(Latency::fixed(Duration::ZERO)),
+            reject_latency: u.reject_latency,
             overload_rate: u.overload_rate,
             pools,
             keys,
@@ -506,5 +343,13 @@ concurrency = 4
         );
         let e = parse(&dup).unwrap_err();
         assert!(e.expected.contains("one project"), "{e}");
+    }
+
+    #[test]
+    fn a_syntax_error_on_a_key_line_does_not_quote_the_key() {
+        let e = parse(&GOOD.replace("key = \"key-one\"", "key = \"key-one")).unwrap_err();
+        assert!(e.key.starts_with("line "), "{e}");
+        assert!(e.key.ends_with("key = ..."), "{e}");
+        assert!(!e.to_string().contains("key-one"), "{e}");
     }
 }

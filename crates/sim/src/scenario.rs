@@ -1,18 +1,20 @@
 //! Scenarios in TOML: the workload, the true upstream the strategies face, and what the client
 //! is configured with. Read in two steps: serde checks the shape (unknown keys, wrong types,
 //! with the line), then `Scenario::from_raw` checks the meaning (durations, rates, that every
-//! target names a pool), each error naming the file, the key and what was expected.
+//! target names a pool), each error naming the file, the key and what was expected. The
+//! `[upstream]` table is read by `imagegate_mock::sim::upstream_table`, the reader the emulator
+//! uses too, so a scenario means the same upstream to both.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use imagegate_core::{Priority, quota::Limits};
-use imagegate_mock::sim::{Latency, TruePool, Window, wire::UpstreamKind};
+use imagegate_mock::sim::upstream_table::{self, RawUpstream, TableError};
+use imagegate_mock::sim::{Latency, TruePool, wire::UpstreamKind};
 use imagegate_router::via::{DEFAULT_BATCH_TURNAROUND, DEFAULT_MIN_DEADLINE};
 use jiff::Timestamp;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, de::Error as _};
 
 /// A scenario file that could not be used: which file, which key, what was expected.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -244,8 +246,22 @@ struct RawScenario {
     start: String,
     seed: u64,
     workload: RawWorkload,
-    upstream: RawUpstream,
+    upstream: RawUpstream<EmulatorOnly, EmulatorOnly>,
     client: RawClient,
+}
+
+/// A part of the `[upstream]` table only `imagegate emulate` reads (`[[upstream.key]]`, the
+/// `faults` tables): a scenario with one is refused with that reason, not as an unknown key.
+#[derive(Debug)]
+enum EmulatorOnly {}
+
+impl<'de> Deserialize<'de> for EmulatorOnly {
+    fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(D::Error::custom(
+            "expected no `[[upstream.key]]` or `faults` in a scenario: the simulator has no API \
+             keys and injects no faults (they are read by `imagegate emulate` only)",
+        ))
+    }
 }
 
 fn one() -> u32 {
@@ -254,10 +270,6 @@ fn one() -> u32 {
 
 fn burst() -> String {
     "burst".to_owned()
-}
-
-fn sliding() -> String {
-    "sliding".to_owned()
 }
 
 #[derive(Debug, Deserialize)]
@@ -282,34 +294,6 @@ struct RawClass {
     priority: Option<String>,
     deadline: Option<String>,
     images_per_job: Option<u32>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawUpstream {
-    latency: String,
-    #[serde(default)]
-    overload_rate: f64,
-    #[serde(default = "sliding")]
-    window: String,
-    #[serde(default)]
-    reject_latency: Option<String>,
-    pool: Vec<RawPool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPool {
-    provider: String,
-    project: String,
-    models: Vec<String>,
-    rpm: Option<u64>,
-    rpd: Option<u64>,
-    ipm: Option<u64>,
-    tpm: Option<u64>,
-    window: Option<String>,
-    batch_turnaround: Option<String>,
-    batch_enqueued_tokens: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -350,8 +334,8 @@ struct RawTarget {
     limits: Option<Limits>,
 }
 
-/// The default time a rejection takes to arrive.
-pub const DEFAULT_REJECT_LATENCY: Duration = Duration::from_millis(500);
+/// The default time a rejection takes to arrive (the one the emulator uses too).
+pub const DEFAULT_REJECT_LATENCY: Duration = upstream_table::DEFAULT_REJECT_LATENCY;
 
 struct Checker<'a> {
     file: &'a Path,
@@ -366,54 +350,17 @@ impl Checker<'_> {
         }
     }
 
+    /// The shared `[upstream]` reader's error, in this file.
+    fn table(&self, e: TableError) -> ScenarioError {
+        self.err(e.key, e.expected)
+    }
+
     fn duration(&self, key: &str, text: &str) -> Result<Duration, ScenarioError> {
-        humantime::parse_duration(text.trim()).map_err(|e| {
-            self.err(
-                key,
-                format!("expected a duration such as \"20s\" or \"48h\", found \"{text}\" ({e})"),
-            )
-        })
+        upstream_table::duration(key, text).map_err(|e| self.table(e))
     }
 
     fn kind(&self, key: &str, text: &str) -> Result<UpstreamKind, ScenarioError> {
-        crate::providers::kind_named(text.trim()).ok_or_else(|| {
-            let names: Vec<String> = crate::providers::SIMULATED
-                .iter()
-                .map(|d| format!("\"{}\"", d.name))
-                .collect();
-            self.err(
-                key,
-                format!("expected {}, found \"{text}\"", names.join(" or ")),
-            )
-        })
-    }
-
-    fn window(&self, key: &str, text: &str) -> Result<Window, ScenarioError> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "sliding" => Ok(Window::Sliding),
-            "fixed" => Ok(Window::Fixed),
-            _ => Err(self.err(
-                key,
-                format!("expected \"sliding\" or \"fixed\", found \"{text}\""),
-            )),
-        }
-    }
-
-    fn latency(&self, key: &str, text: &str) -> Result<Latency, ScenarioError> {
-        match text.split_once("..") {
-            Some((lo, hi)) => {
-                let min = self.duration(key, lo)?;
-                let max = self.duration(key, hi)?;
-                if min > max {
-                    return Err(self.err(
-                        key,
-                        format!("expected a range low..high with low <= high, found \"{text}\""),
-                    ));
-                }
-                Ok(Latency { min, max })
-            }
-            None => Ok(Latency::fixed(self.duration(key, text)?)),
-        }
+        upstream_table::kind(key, text).map_err(|e| self.table(e))
     }
 
     fn arrival(&self, key: &str, text: &str) -> Result<Arrival, ScenarioError> {
@@ -451,11 +398,7 @@ impl Scenario {
     /// # Errors
     /// A [`ScenarioError`] naming the file, the key and what was expected.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-            file: path.to_owned(),
-            key: "(file)".to_owned(),
-            expected: format!("expected a readable TOML file ({e})"),
-        })?;
+        let text = upstream_table::read_file(path).map_err(|e| Checker { file: path }.table(e))?;
         Scenario::parse(path, &text)
     }
 
@@ -464,27 +407,8 @@ impl Scenario {
     /// # Errors
     /// A [`ScenarioError`] naming the file, the key and what was expected.
     pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-        let raw: RawScenario = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|span| {
-                    let before = &text[..span.start.min(text.len())];
-                    let line = before.matches('\n').count() + 1;
-                    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-                    (line, column)
-                })
-                .unwrap_or((0, 0));
-            let snippet = text
-                .lines()
-                .nth(line.saturating_sub(1))
-                .unwrap_or_default()
-                .trim();
-            ScenarioError {
-                file: file.to_owned(),
-                key: format!("line {line}, column {column}: {snippet}"),
-                expected: e.message().trim().to_owned(),
-            }
-        })?;
+        let raw: RawScenario = toml::from_str(text)
+            .map_err(|e| Checker { file }.table(TableError::syntax(text, e.span(), e.message())))?;
         Scenario::from_raw(file, raw)
     }
 
@@ -600,95 +524,30 @@ impl Scenario {
             classes,
         };
 
-        let u = raw.upstream;
-        if !(0.0..1.0).contains(&u.overload_rate) {
-            return Err(c.err(
-                "upstream.overload_rate",
-                format!(
-                    "expected a share in 0.0..1.0 (e.g. 0.02), found {}",
-                    u.overload_rate
-                ),
-            ));
-        }
-        let window = c.window("upstream.window", &u.window)?;
-        if u.pool.is_empty() {
-            return Err(c.err("upstream.pool", "expected at least one [[upstream.pool]]"));
-        }
-        let mut pools = Vec::new();
-        let mut seen = BTreeSet::new();
-        for (i, p) in u.pool.into_iter().enumerate() {
-            let key = |k: &str| format!("upstream.pool[{i}].{k}");
-            let kind = c.kind(&key("provider"), &p.provider)?;
-            if p.models.is_empty() {
-                return Err(c.err(key("models"), "expected at least one model"));
-            }
-            for model in &p.models {
-                if !seen.insert((kind, p.project.clone(), model.clone())) {
-                    return Err(c.err(
-                        key("models"),
-                        format!(
-                            "expected each model in one pool per project, found `{model}` of {}/{} twice",
-                            kind.as_str(),
-                            p.project
-                        ),
-                    ));
-                }
-            }
-            let pool_window = match &p.window {
-                Some(text) => c.window(&key("window"), text)?,
-                None => window,
-            };
-            let limits = Limits {
-                rpm: p.rpm,
-                rpd: p.rpd,
-                tpm: p.tpm,
-                ipm: p.ipm,
-            };
-            let zone = crate::providers::zone(kind);
-            let batch = match (&p.batch_turnaround, p.batch_enqueued_tokens) {
-                (None, None) => None,
-                (None, Some(_)) => {
-                    return Err(c.err(
-                        key("batch_enqueued_tokens"),
-                        "expected it with a `batch_turnaround` (a pool without a batch API has no batch quota)",
-                    ));
-                }
-                (Some(_), _) if kind != UpstreamKind::Gemini => {
-                    return Err(c.err(
-                        key("batch_turnaround"),
-                        format!(
-                            "expected a batch API on a \"gemini\" pool only (the Batch API is Gemini's), found one on \"{}\"",
-                            kind.as_str()
-                        ),
-                    ));
-                }
-                (Some(text), tokens) => {
-                    if tokens == Some(0) {
-                        return Err(
-                            c.err(key("batch_enqueued_tokens"), "expected at least 1, found 0")
-                        );
-                    }
-                    Some(PoolBatch {
-                        turnaround: c.latency(&key("batch_turnaround"), text)?,
-                        enqueued_tokens: tokens,
-                    })
-                }
-            };
-            pools.push(Pool {
-                kind,
-                project: p.project,
-                pool: TruePool::new(p.models, limits, zone).with_window(pool_window),
-                batch,
-            });
-        }
+        let table = raw.upstream.check().map_err(|e| c.table(e))?;
         let upstream = Upstream {
-            latency: c.latency("upstream.latency", &u.latency)?,
-            reject_latency: match &u.reject_latency {
-                Some(text) => c.duration("upstream.reject_latency", text)?,
-                None => DEFAULT_REJECT_LATENCY,
-            },
-            overload_rate: u.overload_rate,
-            pools,
+            latency: table.latency.ok_or_else(|| {
+                c.err(
+                    "upstream.latency",
+                    "expected how long an image takes, a range such as \"8s..30s\" or one \
+                     duration such as \"20s\"",
+                )
+            })?,
+            reject_latency: table.reject_latency,
+            overload_rate: table.overload_rate,
+            pools: table
+                .pools
+                .iter()
+                .map(|p| Pool {
+                    kind: p.kind,
+                    project: p.project.clone(),
+                    pool: p.pool.clone(),
+                    batch: p.batch.map(|b| PoolBatch {
+                        turnaround: b.turnaround,
+                        enqueued_tokens: b.enqueued_tokens,
+                    }),
+                })
+                .collect(),
         };
 
         let cl = raw.client;
@@ -701,7 +560,7 @@ impl Scenario {
         let mut targets = Vec::new();
         for (i, t) in cl.target.into_iter().enumerate() {
             let kind = c.kind(&format!("client.target[{i}].provider"), &t.provider)?;
-            if !seen.contains(&(kind, t.project.clone(), t.model.clone())) {
+            if !table.serves(kind, &t.project, &t.model) {
                 return Err(c.err(
                     format!("client.target[{i}].model"),
                     format!(
@@ -852,6 +711,36 @@ limits = { rpm = 10, rpd = 250 }
         assert!(e.expected.contains("unknown field `rmp`"), "{e}");
         let e = parse(&GOOD.replace("seed = 7", "seed = \"x\"")).unwrap_err();
         assert!(e.key.contains("seed"), "{e}");
+    }
+
+    #[test]
+    fn the_upstream_table_is_read_by_the_shared_reader_with_the_simulators_rules() {
+        // The simulator has no default latency: a scenario says how long an image takes.
+        let e = parse(&GOOD.replace("latency = \"8s..30s\"\n", "")).unwrap_err();
+        assert_eq!(e.key, "upstream.latency");
+        assert!(e.expected.contains("\"8s..30s\""), "{e}");
+        // The emulator's own parts are refused with the reason, where they stand.
+        let keyed = GOOD.replace(
+            "[client]",
+            "[[upstream.key]]\nprovider = \"gemini\"\nproject = \"proj-a\"\nkey = \"k\"\n[client]",
+        );
+        let e = parse(&keyed).unwrap_err();
+        assert!(e.key.starts_with("line "), "{e}");
+        assert!(e.expected.contains("`imagegate emulate` only"), "{e}");
+        assert!(!e.to_string().contains("\"k\""), "{e}");
+        let faulty = GOOD.replace("rpm = 10\n", "rpm = 10\nfaults = { html_502 = 0.1 }\n");
+        let e = parse(&faulty).unwrap_err();
+        assert!(e.expected.contains("`imagegate emulate` only"), "{e}");
+        // A bad pool value names its key, in this file.
+        let e = parse(&GOOD.replace(
+            "provider = \"gemini\"\nproject = \"proj-a\"\nmodels",
+            "provider = \"gemni\"\nproject = \"proj-a\"\nmodels",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "s.toml: `upstream.pool[0].provider`: expected \"gemini\", \"openrouter\", \"openai\" or \"vertex\", found \"gemni\""
+        );
     }
 
     #[test]

@@ -60,6 +60,7 @@
 mod batch;
 mod pool;
 mod upstream;
+pub mod upstream_table;
 pub mod wire;
 
 pub use batch::{BATCH_EXPIRY, BatchConfig, BatchFull, BatchJobRecord, SimulatedBatch};
