@@ -167,14 +167,15 @@ impl Emulator {
             .route("/emulator/reset", post(observe::reset))
             .merge(crate::batch::routes())
             .fallback(observe::not_found)
-            .layer(axum::middleware::from_fn_with_state(
-                self.shared.clone(),
-                crate::faults::inject,
-            ))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.shared.clone())
             .merge(openai::routes(self.shared.clone()))
             .merge(vertex::routes(self.shared.clone()))
+            // Outermost, so every dialect's generation paths meet the faults.
+            .layer(axum::middleware::from_fn_with_state(
+                self.shared.clone(),
+                crate::faults::inject,
+            ))
     }
 
     /// Serves on `listener` until `shutdown` completes, then lets requests in flight finish

@@ -36,7 +36,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
 use crate::config::ConfigError;
-use crate::emulator::Shared;
+use crate::emulator::{Caller, Shared};
 
 /// One kind of fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -521,26 +521,64 @@ impl AsyncWrite for FaultIo {
     }
 }
 
-/// The provider a generation path belongs to, with the model when the path names it.
-fn generation(method: &Method, path: &str) -> Option<(UpstreamKind, Option<String>)> {
+/// A generation request: whose dialect, the model when the path names it, and for Vertex AI
+/// the project and location the path names (its pools are found by path, not by key).
+struct Generation {
+    kind: UpstreamKind,
+    model: Option<String>,
+    vertex: Option<(String, String)>,
+}
+
+/// The generation request `path` is, if it is one: every dialect's image-making paths.
+fn generation(method: &Method, path: &str) -> Option<Generation> {
     if method != Method::POST {
         return None;
     }
-    if path == "/api/v1/chat/completions" {
-        return Some((UpstreamKind::OpenRouter, None));
+    let of = |kind, model: Option<&str>| Generation {
+        kind,
+        model: model.map(str::to_owned),
+        vertex: None,
+    };
+    match path {
+        "/api/v1/chat/completions" => return Some(of(UpstreamKind::OpenRouter, None)),
+        "/v1/images/generations" | "/v1/images/edits" => {
+            return Some(of(UpstreamKind::OpenAi, None));
+        }
+        _ => {}
+    }
+    let google_method = |target: &str| {
+        let (model, method) = target.rsplit_once(':')?;
+        matches!(
+            method,
+            "generateContent" | "streamGenerateContent" | "predict"
+        )
+        .then(|| model.strip_prefix("models/").unwrap_or(model).to_owned())
+    };
+    if let Some(rest) = path.strip_prefix("/v1/projects/") {
+        // /v1/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}
+        let parts: Vec<&str> = rest.splitn(7, '/').collect();
+        let [
+            project,
+            "locations",
+            location,
+            "publishers",
+            "google",
+            "models",
+            target,
+        ] = parts.as_slice()
+        else {
+            return None;
+        };
+        return Some(Generation {
+            kind: UpstreamKind::Vertex,
+            model: Some(google_method(target)?),
+            vertex: Some(((*project).to_owned(), (*location).to_owned())),
+        });
     }
     let rest = path
         .strip_prefix("/v1beta/models/")
         .or_else(|| path.strip_prefix("/v1/models/"))?;
-    let (model, method) = rest.rsplit_once(':')?;
-    if !matches!(
-        method,
-        "generateContent" | "streamGenerateContent" | "predict"
-    ) {
-        return None;
-    }
-    let model = model.strip_prefix("models/").unwrap_or(model);
-    Some((UpstreamKind::Gemini, Some(model.to_owned())))
+    Some(of(UpstreamKind::Gemini, Some(&google_method(rest)?)))
 }
 
 fn key_of(kind: UpstreamKind, request: &Request) -> Option<String> {
@@ -556,7 +594,8 @@ fn key_of(kind: UpstreamKind, request: &Request) -> Option<String> {
                     .find(|(k, _)| k == "key")
                     .map(|(_, v)| v)
             }),
-        // Vertex AI authenticates with access tokens, not keys: its pools are found by path.
+        // Vertex AI authenticates with access tokens, not keys: its pools are found by path
+        // (`Generation::vertex`).
         UpstreamKind::Vertex => None,
         UpstreamKind::OpenRouter | UpstreamKind::OpenAi => headers
             .get(header::AUTHORIZATION)
@@ -578,7 +617,7 @@ fn announced_too_large(request: &Request) -> bool {
         .is_some_and(|n| n > crate::MAX_BODY_BYTES)
 }
 
-/// The `model` of an OpenRouter body, read without keeping anything else.
+/// The `model` of an OpenRouter or OpenAI JSON body, read without keeping anything else.
 fn model_in_body(body: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
     struct Model {
@@ -588,9 +627,25 @@ fn model_in_body(body: &[u8]) -> Option<String> {
 }
 
 impl Shared {
-    /// The scope (and so the table) of a request of `kind` with `key` for `model`.
-    fn fault_scope(&self, kind: UpstreamKind, key: Option<&str>, model: Option<&str>) -> Scope {
-        let place = self.place(self.caller(kind, key), model);
+    /// Who is calling: the key's project, or for Vertex AI the project the path names.
+    fn fault_caller(&self, generation: &Generation, key: Option<&str>) -> Caller {
+        match &generation.vertex {
+            Some((project, location)) => crate::vertex::project_of(self, project, location)
+                .map_or(Caller::Unknown, Caller::Project),
+            None => self.caller(generation.kind, key),
+        }
+    }
+
+    /// The scope (and so the table) of a request from `caller` for `model`. An OpenAI
+    /// request without a model draws on its project's first, as the handler does.
+    fn fault_scope(&self, kind: UpstreamKind, caller: Caller, model: Option<&str>) -> Scope {
+        let default_model = match (kind, caller, model) {
+            (UpstreamKind::OpenAi, Caller::Project(project), None) => {
+                crate::openai::first_model(self, project)
+            }
+            _ => None,
+        };
+        let place = self.place(caller, model.or(default_model.as_deref()));
         let pool = match place {
             crate::book::Place::Pool { project, pool } => {
                 self.faults.pools.get(&(project, pool)).copied()
@@ -626,22 +681,24 @@ pub(crate) async fn inject(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some((kind, model)) = generation(request.method(), request.uri().path()) else {
+    let Some(generation) = generation(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
+    let kind = generation.kind;
     let nothing_configured = shared.config.faults.is_none()
         && !shared.config.pools.iter().any(|p| p.faults.is_some())
         && lock(&shared.faults.forced).is_empty();
     if nothing_configured {
         return next.run(request).await;
     }
-    let key = key_of(kind, &request);
-    let (request, model) = match model {
+    let caller = shared.fault_caller(&generation, key_of(kind, &request).as_deref());
+    let (request, model) = match generation.model {
         Some(model) => (request, Some(model)),
         // Over the limit by its own account: left whole for the handler's 413.
         None if shared.any_pool_faults(kind) && !announced_too_large(&request) => {
-            // OpenRouter names the model in the body: read it (the handler gets the same
-            // bytes back, not a copy).
+            // OpenRouter and OpenAI name the model in the body: read it (the handler gets
+            // the same bytes back, not a copy; a multipart edit names none that JSON finds,
+            // and draws from the global table).
             let (parts, body) = request.into_parts();
             match axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await {
                 Ok(bytes) => {
@@ -660,7 +717,7 @@ pub(crate) async fn inject(
         }
         None => (request, None),
     };
-    let scope = shared.fault_scope(kind, key.as_deref(), model.as_deref());
+    let scope = shared.fault_scope(kind, caller, model.as_deref());
     let default = FaultConfig::default();
     let config = shared.fault_config(scope).unwrap_or(&default);
     let Some(fault) = shared.faults.draw(scope, config) else {

@@ -566,7 +566,7 @@ async fn answer(
     http_util::raw(StatusCode::OK, response_headers, body.to_string())
 }
 
-fn first_model(shared: &Shared, project: usize) -> Option<String> {
+pub(crate) fn first_model(shared: &Shared, project: usize) -> Option<String> {
     shared
         .projects
         .get(project)?

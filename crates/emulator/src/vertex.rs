@@ -80,7 +80,7 @@ fn has_token(headers: &HeaderMap) -> bool {
 }
 
 /// The project serving `project` at `location`: `PROJECT/LOCATION`, else `PROJECT`.
-fn project_of(shared: &Shared, project: &str, location: &str) -> Option<usize> {
+pub(crate) fn project_of(shared: &Shared, project: &str, location: &str) -> Option<usize> {
     let scoped = format!("{project}/{location}");
     let find = |name: &str| {
         shared

@@ -1,5 +1,5 @@
-//! Every injected fault, met by imagegate's own Gemini and OpenRouter providers over real
-//! loopback HTTP: each ends in a typed error of the kind the router acts on (or, for a wrong
+//! Every injected fault, met by imagegate's own Gemini, OpenRouter, OpenAI and Vertex AI
+//! providers over real loopback HTTP: each ends in a typed error of the kind the router acts on (or, for a wrong
 //! content type, in the image), the emulator counts an image only for the faults that strike
 //! after the upstream decided, and the next request on the same client is served.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // failures are failed tests
@@ -13,7 +13,9 @@ use common::{config, start};
 use imagegate_core::{ErrorKind, GenerateRequest, ImageProvider, secret::ApiKey};
 use imagegate_emulator::{Emulator, EmulatorConfig, Fault};
 use imagegate_gemini::GeminiProvider;
+use imagegate_openai::OpenAiProvider;
 use imagegate_openrouter::OpenRouterProvider;
+use imagegate_vertex::{Credentials, VertexProvider};
 
 const POOLS: &str = r#"
 [upstream.faults]
@@ -30,6 +32,16 @@ models = ["gemini-2.5-flash-image"]
 provider = "openrouter"
 project = "acct"
 models = ["google/gemini-2.5-flash-image"]
+
+[[upstream.pool]]
+provider = "openai"
+project = "org"
+models = ["gpt-image-1"]
+
+[[upstream.pool]]
+provider = "vertex"
+project = "proj-v/us-central1"
+models = ["gemini-2.5-flash-image"]
 "#;
 
 /// Short enough that a fault which stalls costs the test little, long enough for a loopback
@@ -46,6 +58,30 @@ fn gemini(url: &str) -> GeminiProvider {
 
 fn openrouter(url: &str) -> OpenRouterProvider {
     OpenRouterProvider::new(ApiKey::new("any-openrouter-key"))
+        .with_base_url(url)
+        .unwrap()
+        .with_timeout(TIMEOUT)
+        .with_max_response_bytes(2 * 1024 * 1024)
+}
+
+fn openai(url: &str) -> OpenAiProvider {
+    OpenAiProvider::new(ApiKey::new("any-openai-key"))
+        .with_base_url(&format!("{url}/v1"))
+        .unwrap()
+        .with_timeout(TIMEOUT)
+        .with_max_response_bytes(2 * 1024 * 1024)
+}
+
+/// Vertex AI through the emulator's token endpoint (`gcloud auth application-default
+/// login`'s file shape).
+fn vertex(url: &str) -> VertexProvider {
+    let file = serde_json::json!({"type": "authorized_user", "client_id": "emulator-client",
+        "client_secret": "emulator-secret", "refresh_token": "emulator-refresh",
+        "token_uri": format!("{url}/emulator/vertex/token")});
+    let credentials =
+        Credentials::from_json(file.to_string().as_bytes(), "the test's credentials").unwrap();
+    VertexProvider::new(credentials, "proj-v", "us-central1")
+        .unwrap()
         .with_base_url(url)
         .unwrap()
         .with_timeout(TIMEOUT)
@@ -148,6 +184,18 @@ async fn every_fault_reaches_the_openrouter_provider_as_its_kind() {
         &emulator,
     )
     .await;
+}
+
+#[tokio::test]
+async fn every_fault_reaches_the_openai_provider_as_its_kind() {
+    let (emulator, url, _stop) = start_on_wall_clock(&config(POOLS)).await;
+    each_fault_on(&openai(&url), "gpt-image-1", &emulator).await;
+}
+
+#[tokio::test]
+async fn every_fault_reaches_the_vertex_provider_as_its_kind() {
+    let (emulator, url, _stop) = start_on_wall_clock(&config(POOLS)).await;
+    each_fault_on(&vertex(&url), "gemini-2.5-flash-image", &emulator).await;
 }
 
 #[tokio::test]
