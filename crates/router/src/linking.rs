@@ -55,10 +55,7 @@ pub(crate) async fn link_partners(
     };
     for state in &inner.targets {
         if ours.contains(&state.target.pool.id) {
-            let mut health = state.health();
-            if health.not_before.is_none_or(|t| t < until) {
-                health.not_before = Some(until);
-            }
+            state.health().hold(until, now);
         }
     }
 }

@@ -124,11 +124,7 @@ pub(crate) async fn send(
                 .unwrap_or(0.0);
             inner.budget.settle(reserved, cost);
             state.latency.record(elapsed);
-            {
-                let mut health = state.health();
-                health.bare_429s = 0;
-                health.not_before = None;
-            }
+            state.health().succeeded(started);
             ctx.attempts.push(Attempt::new(
                 target.name.clone(),
                 None,
@@ -253,7 +249,7 @@ fn on_error(
                     health.bare_429s,
                 );
                 health.bare_429s = health.bare_429s.saturating_add(1);
-                health.not_before = Some(add(now, delay));
+                health.hold(add(now, delay), now);
             }
         }
         Action::Park => {

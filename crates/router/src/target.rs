@@ -68,6 +68,30 @@ pub(crate) struct Health {
     pub(crate) not_before: Option<Timestamp>,
     /// Consecutive bare 429s, for the backoff's exponent; reset by a success.
     pub(crate) bare_429s: u32,
+    /// When `not_before` was last set: only a call sent after it proves the target has room
+    /// again. A success of a call sent before it is old news (it was admitted before the
+    /// refusal), and clearing the hold for it would send the next call straight into another
+    /// 429 whenever several calls are in flight.
+    pub(crate) held_at: Option<Timestamp>,
+}
+
+impl Health {
+    /// Holds the target until `until`, as learned at `now`.
+    pub(crate) fn hold(&mut self, until: Timestamp, now: Timestamp) {
+        if self.not_before.is_none_or(|t| t < until) {
+            self.not_before = Some(until);
+        }
+        self.held_at = Some(now);
+    }
+
+    /// A call sent at `sent` succeeded: the backoff ends, unless a hold came after it was sent.
+    pub(crate) fn succeeded(&mut self, sent: Timestamp) {
+        if self.held_at.is_none_or(|at| sent >= at) {
+            self.bare_429s = 0;
+            self.not_before = None;
+            self.held_at = None;
+        }
+    }
 }
 
 /// A target and the router's state about it.

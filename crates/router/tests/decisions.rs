@@ -479,6 +479,50 @@ async fn an_answer_cut_off_after_a_success_status_stays_counted_and_paid_unlike_
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_success_sent_before_a_bare_429_does_not_end_the_backoff_that_429_began() {
+    let clock = clock();
+    let a = Arc::new(
+        imagegate_mock::ScriptedProvider::new("a", dyn_clock(&clock))
+            .with_project("a-proj")
+            .otherwise(Outcome::image()),
+    );
+    // Two calls in flight from 0 s: one is served late (at 10 s), the other refused without a
+    // hint earlier (at 9 s), which holds the target for the 5 s backoff, until 14 s.
+    a.push(Outcome::image().after(Duration::from_secs(10)));
+    a.push(failure(ErrorKind::RateLimited, 429).after(Duration::from_secs(9)));
+    let router = Router::builder(dyn_clock(&clock))
+        .target(target("a", &a, unlimited()))
+        .policy(Policy::default().with_backoff(Duration::from_secs(5), Duration::from_secs(60)))
+        .jitter(Arc::new(imagegate_router::NoJitter))
+        .build()
+        .unwrap();
+    let in_flight: Vec<_> = (0..2)
+        .map(|_| {
+            let router = router.clone();
+            tokio::spawn(async move { router.generate(&request()).await })
+        })
+        .collect();
+    // A third request at 11 s: the success at 10 s was sent before the refusal, so it says
+    // nothing about the room left now, and the hold stands.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    router.generate(&request()).await.unwrap();
+    for task in in_flight {
+        task.await.unwrap().unwrap();
+    }
+    let sent: Vec<Duration> = a
+        .calls()
+        .iter()
+        .map(|c| Duration::try_from(c.at.duration_since(t0())).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    assert_eq!(sent[..2], [Duration::ZERO; 2]);
+    assert!(
+        sent[2..].iter().all(|at| *at == Duration::from_secs(14)),
+        "sent while the backoff held: {sent:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn connect_errors_are_retried_like_unavailable() {
     let clock = clock();
     let a = scripted("a", &clock);
