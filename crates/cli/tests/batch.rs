@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{stderr, stdout};
+use common::{JOURNAL, events, journal, output_images as images, stderr, stdout};
 use imagegate_testkit::{Fixture, mount};
 use serde_json::Value;
 use wiremock::matchers::{any, body_string_contains};
@@ -19,7 +19,6 @@ use wiremock::{Mock, MockServer};
 
 const KEY: &str = "batch-test-credential-7f2c";
 const SUCCESS: &str = "gemini/generate-content/200-success-png-with-text";
-const JOURNAL: &str = ".imagegate-batch.jsonl";
 
 /// A wiremock server answering every call with the success fixture, after `delay`.
 async fn server(delay: Duration) -> MockServer {
@@ -80,30 +79,6 @@ fn prompts(dir: &Path, count: usize) {
         text.push_str(&format!("a lighthouse number {i}\n"));
     }
     std::fs::write(dir.join("in.txt"), text).unwrap();
-}
-
-fn images(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir.join("out")) else {
-        return Vec::new();
-    };
-    let mut images: Vec<PathBuf> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
-    images.sort();
-    images
-}
-
-fn journal(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("out").join(JOURNAL))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-fn events(journal: &[Value], event: &str) -> usize {
-    journal.iter().filter(|r| r["event"] == event).count()
 }
 
 /// Images whose last journal record is `started`: calls in flight when the run stopped.

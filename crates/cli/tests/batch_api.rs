@@ -7,9 +7,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{imagegate, stderr, stdout};
+use common::{imagegate, journal, output_images as images, stderr, stdout};
 use imagegate_testkit::Fixture;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
@@ -17,7 +17,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const KEY: &str = "batch-api-test-credential-3d1e";
 const SUCCESS: &str = "gemini/generate-content/200-success-png-with-text";
-const JOURNAL: &str = ".imagegate-batch.jsonl";
 const MODEL: &str = "gemini-2.5-flash-image";
 
 /// The Operation of a job named `batches/wm-1`, in `state`, with `results` (keys) inline.
@@ -86,26 +85,6 @@ fn run(dir: &Path, url: &str, args: &[&str]) -> std::process::Output {
         assert!(!shown.contains(KEY), "the key leaked: {shown}");
     }
     output
-}
-
-fn images(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir.join("out")) else {
-        return Vec::new();
-    };
-    let mut images: Vec<PathBuf> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
-    images.sort();
-    images
-}
-
-fn journal(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("out").join(JOURNAL))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 const FAST: &str = "[batch]\npoll_interval = \"10ms\"\nmax_poll_interval = \"20ms\"\n";

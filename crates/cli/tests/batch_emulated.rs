@@ -16,17 +16,16 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{is_provider_variable, stderr};
+use common::{KillOnDrop, events, is_provider_variable, journal, output_images as images, stderr};
 use serde_json::Value;
 
 const KEY: &str = "emulator-batch-kill-credential";
-const JOURNAL: &str = ".imagegate-batch.jsonl";
 const IMAGES: usize = 4;
 
 const EMULATOR: &str = r#"
@@ -55,43 +54,9 @@ poll_interval = "20ms"
 max_poll_interval = "50ms"
 "#;
 
-/// A running process killed when dropped, so a failed assertion leaves nothing running.
-struct Running(Option<Child>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// `imagegate emulate` on a free port, and its URL (its first line of output).
-fn emulate(dir: &Path) -> (Running, String) {
-    emulate_with(dir, EMULATOR)
-}
-
-fn emulate_with(dir: &Path, config: &str) -> (Running, String) {
-    std::fs::write(dir.join("emulate.toml"), config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_imagegate"))
-        .args(["emulate", "emulate.toml"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let running = Running(Some(child));
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim_end()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("the first line was {line:?}"))
-        .to_owned();
-    (running, url)
+/// `imagegate emulate` on a free port, and its URL.
+fn emulate(dir: &Path) -> (KillOnDrop, String) {
+    common::emulate(dir, EMULATOR)
 }
 
 /// One HTTP/1.1 exchange over a plain socket: the status and the body.
@@ -180,30 +145,6 @@ fn command_with(dir: &Path, url: &str, extra: &[&str]) -> Command {
     cmd
 }
 
-fn images(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir.join("out")) else {
-        return Vec::new();
-    };
-    let mut images: Vec<PathBuf> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
-    images.sort();
-    images
-}
-
-fn journal(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("out").join(JOURNAL))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-fn count(journal: &[Value], event: &str) -> usize {
-    journal.iter().filter(|r| r["event"] == event).count()
-}
-
 /// What one kill-and-rerun showed.
 #[derive(Debug)]
 struct Report {
@@ -244,7 +185,7 @@ fn kill_at(endpoint: &str, phase: &str, extra_config: &str) -> Report {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut client = Running(Some(child));
+    let mut client = KillOnDrop(Some(child));
     // Returns once the client's request waits at the hold.
     json(
         &url,
@@ -271,9 +212,9 @@ fn kill_at(endpoint: &str, phase: &str, extra_config: &str) -> Report {
     assert!(!stderr(&rerun).contains(KEY), "the key leaked");
     let summary: Value = serde_json::from_slice(&rerun.stdout).unwrap();
     Report {
-        planned_at_kill: count(&at_kill, "batch_planned"),
-        created_at_kill: count(&at_kill, "batch_created"),
-        written_at_kill: count(&at_kill, "written"),
+        planned_at_kill: events(&at_kill, "batch_planned"),
+        created_at_kill: events(&at_kill, "batch_created"),
+        written_at_kill: events(&at_kill, "written"),
         summary,
         stats: batch_stats(&url),
         journal: journal(dir.path()),
@@ -287,7 +228,7 @@ impl Report {
     fn checked(self, dir: &Path) -> Self {
         assert_eq!(images(dir).len(), IMAGES, "{self:#?}");
         assert_eq!(
-            count(&self.journal, "written"),
+            events(&self.journal, "written"),
             IMAGES,
             "each image written once: {self:#?}"
         );
@@ -305,7 +246,7 @@ impl Report {
             (IMAGES - self.written_at_kill) as u64,
             "{self:#?}"
         );
-        assert_eq!(count(&self.journal, "done"), IMAGES, "{self:#?}");
+        assert_eq!(events(&self.journal, "done"), IMAGES, "{self:#?}");
         self
     }
 }
@@ -408,7 +349,7 @@ fn auto_with_a_far_deadline_sends_everything_to_the_batch_api_at_half_price() {
 fn auto_with_a_near_deadline_goes_interactively_and_spills_when_the_daily_quota_runs_out() {
     let dir = tempfile::tempdir().unwrap();
     // Two interactive images a day: the other two are refused for the day.
-    let (_emulator, url) = emulate_with(
+    let (_emulator, url) = common::emulate(
         dir.path(),
         &EMULATOR.replace("rpm = 100\n", "rpm = 100\nrpd = 2\n"),
     );
@@ -458,7 +399,7 @@ fn ctrl_c_while_polling_stops_at_once_and_the_rerun_re_attaches() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut client = Running(Some(child));
+    let mut client = KillOnDrop(Some(child));
     json(&url, "GET", "/emulator/batch/hold?until_waiting=get", "");
     let pid = client.0.as_ref().unwrap().id().to_string();
     assert!(
@@ -488,7 +429,7 @@ fn ctrl_c_while_polling_stops_at_once_and_the_rerun_re_attaches() {
     assert_eq!(summary["interrupted"], true, "{summary}");
     assert!(images(dir.path()).is_empty());
     let at_stop = journal(dir.path());
-    assert_eq!(count(&at_stop, "batch_ended"), 0, "the jobs stay live");
+    assert_eq!(events(&at_stop, "batch_ended"), 0, "the jobs stay live");
 
     json(&url, "POST", "/emulator/batch/release", "{}");
     let rerun = command(dir.path(), &url).output().unwrap();

@@ -7,12 +7,12 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use common::{decode_png, imagegate, stderr};
+use common::{KillOnDrop, decode_png, emulate, imagegate, stderr};
 use imagegate_core::GenerateRequest;
 use serde_json::Value;
 
@@ -37,44 +37,6 @@ project = "proj-a"
 key = "emulator-cli-credential"
 "#;
 
-/// A running emulator that is killed when dropped, so a failed assertion does not leave the
-/// process serving after the test.
-struct Emulator(Option<Child>);
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Starts `imagegate emulate` on a free port and returns it with its URL (from the first
-/// line of its output).
-fn emulate(dir: &Path, config: &str) -> (Emulator, String) {
-    std::fs::write(dir.join("emulate.toml"), config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_imagegate"))
-        .args(["emulate", "emulate.toml"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let running = Emulator(Some(child));
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .strip_suffix('\n')
-        .and_then(|l| l.strip_prefix("listening on "))
-        .unwrap_or_else(|| panic!("the first line was {line:?}"))
-        .to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    (running, url)
-}
-
 /// `GET path` over a plain socket: the response body.
 fn get(url: &str, path: &str) -> String {
     let host = url.strip_prefix("http://").unwrap();
@@ -91,7 +53,7 @@ fn get(url: &str, path: &str) -> String {
     body.to_owned()
 }
 
-fn stop(mut running: Emulator, signal: &str) -> std::process::ExitStatus {
+fn stop(mut running: KillOnDrop, signal: &str) -> std::process::ExitStatus {
     let mut child = running.0.take().unwrap();
     let pid = child.id().to_string();
     let sent = Command::new("kill").args([signal, &pid]).status().unwrap();

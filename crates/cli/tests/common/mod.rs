@@ -1,5 +1,5 @@
 //! Running the `imagegate` binary the way a user would, with a clean environment.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // shared by several test files
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // shared by several test files
 
 use std::path::Path;
 
@@ -54,4 +54,76 @@ pub(crate) fn stderr(output: &std::process::Output) -> String {
 
 pub(crate) fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A child process killed (and reaped) when dropped, so a failed assertion leaves nothing
+/// running after the test. Take the child out (`.0.take()`) to stop it some other way.
+pub(crate) struct KillOnDrop(pub(crate) Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts `imagegate emulate` with `config` (written to `dir/emulate.toml`) on a free port:
+/// the process and its URL, from its first line of output.
+pub(crate) fn emulate(dir: &Path, config: &str) -> (KillOnDrop, String) {
+    use std::io::BufRead as _;
+    std::fs::write(dir.join("emulate.toml"), config).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_imagegate"))
+        .args(["emulate", "emulate.toml"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let running = KillOnDrop(Some(child));
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("the first line was {line:?}"))
+        .to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    (running, url)
+}
+
+/// The batch journal's file name, in the output directory.
+pub(crate) const JOURNAL: &str = ".imagegate-batch.jsonl";
+
+/// The PNGs a batch wrote to `dir/out`, sorted; none when it made no output directory.
+pub(crate) fn output_images(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir.join("out")) else {
+        return Vec::new();
+    };
+    let mut images: Vec<std::path::PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    images.sort();
+    images
+}
+
+/// The records of the batch journal in `dir/out` (a line cut by a kill is left out, as the
+/// CLI itself leaves it out).
+pub(crate) fn journal(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("out").join(JOURNAL))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// How many of `journal`'s records are `event`.
+pub(crate) fn events(journal: &[serde_json::Value], event: &str) -> usize {
+    journal.iter().filter(|r| r["event"] == event).count()
 }
