@@ -38,17 +38,9 @@ async fn server(delay: Duration) -> MockServer {
 /// The binary with a clean environment (as `common::imagegate`), as a std `Command` so a test
 /// can spawn it and stop it.
 fn command(dir: &Path, server: &MockServer) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imagegate"));
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().into_owned();
-        if common::is_provider_variable(&name) {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.env("IMAGEGATE_STATE_DIR", dir.join(".state"))
-        .env("GEMINI_API_KEY", KEY)
+    let mut cmd = common::imagegate_process(dir);
+    cmd.env("GEMINI_API_KEY", KEY)
         .env("GEMINI_BASE_URL", server.uri())
-        .current_dir(dir)
         .stdin(Stdio::null());
     cmd
 }

@@ -22,7 +22,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{KillOnDrop, events, is_provider_variable, journal, output_images as images, stderr};
+use common::{KillOnDrop, events, journal, output_images as images, stderr};
 use serde_json::Value;
 
 const KEY: &str = "emulator-batch-kill-credential";
@@ -120,15 +120,8 @@ fn command(dir: &Path, url: &str) -> Command {
 }
 
 fn command_with(dir: &Path, url: &str, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imagegate"));
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().into_owned();
-        if is_provider_variable(&name) {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.env("IMAGEGATE_STATE_DIR", dir.join(".state"))
-        .env("GEMINI_API_KEY", KEY)
+    let mut cmd = common::imagegate_process(dir);
+    cmd.env("GEMINI_API_KEY", KEY)
         .env("GEMINI_BASE_URL", url)
         .args([
             "batch",
@@ -140,7 +133,6 @@ fn command_with(dir: &Path, url: &str, extra: &[&str]) -> Command {
             "--json",
         ])
         .args(extra)
-        .current_dir(dir)
         .stdin(Stdio::null());
     cmd
 }

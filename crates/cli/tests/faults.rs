@@ -12,12 +12,14 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-use common::{decode_png, imagegate, stderr, stdout};
+use common::{
+    KillOnDrop, decode_png, imagegate, imagegate_process, spawn_listening, stderr, stdout,
+};
 use imagegate_emulator::{Emulator, EmulatorConfig, Fault};
 use serde_json::Value;
 
@@ -294,46 +296,17 @@ async fn a_batch_run_again_until_done_has_every_image_and_pays_only_for_faults_i
     );
 }
 
-/// Starts `imagegate serve` in `dir` on a free port: the child and its URL.
-fn serve(dir: &Path) -> (Child, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imagegate"));
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().into_owned();
-        if common::is_provider_variable(&name) {
-            cmd.env_remove(name);
-        }
-    }
-    let mut child = cmd
-        .env("IMAGEGATE_STATE_DIR", dir.join(".state"))
-        .env("FAULT_KEY_A", "fault-key-a")
-        .env("FAULT_KEY_B", "fault-key-b")
-        .current_dir(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .strip_suffix('\n')
-        .and_then(|l| l.strip_prefix("listening on "))
-        .unwrap_or_else(|| panic!("the first line was {line:?}"))
-        .to_owned();
-    (child, url)
-}
-
-/// Kills the gateway when the test ends, also when an assertion fails.
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Starts `imagegate serve` in `dir` on a free port: the gateway, killed when dropped, and
+/// its URL.
+fn serve(dir: &Path) -> (KillOnDrop, String) {
+    let (child, url) = spawn_listening(
+        imagegate_process(dir)
+            .env("FAULT_KEY_A", "fault-key-a")
+            .env("FAULT_KEY_B", "fault-key-b")
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::null()),
+    );
+    (KillOnDrop(Some(child)), url)
 }
 
 /// An OpenAI images request to the gateway: the status code and the JSON body.
@@ -371,8 +344,7 @@ async fn the_gateway_answers_every_fault_in_its_dialect_and_keeps_serving() {
         imagegate_config(&emu.url),
     )
     .unwrap();
-    let (child, url) = serve(dir.path());
-    let mut gateway = Gateway(child);
+    let (mut gateway, url) = serve(dir.path());
     // The 401 burst last: it disables proj-a's target for the gateway's life.
     let mut order: Vec<Fault> = Fault::ALL
         .into_iter()
@@ -404,7 +376,7 @@ async fn the_gateway_answers_every_fault_in_its_dialect_and_keeps_serving() {
             "{fault:?}: images served by a, b"
         );
         assert!(
-            gateway.0.try_wait().unwrap().is_none(),
+            gateway.0.as_mut().unwrap().try_wait().unwrap().is_none(),
             "{fault:?}: the gateway exited"
         );
     }
@@ -413,5 +385,5 @@ async fn the_gateway_answers_every_fault_in_its_dialect_and_keeps_serving() {
     let (status, _) = images_request(url.clone()).await;
     assert_eq!(status, 200);
     assert_eq!(paid(&emu.emulator), (0, 1));
-    assert!(gateway.0.try_wait().unwrap().is_none());
+    assert!(gateway.0.as_mut().unwrap().try_wait().unwrap().is_none());
 }

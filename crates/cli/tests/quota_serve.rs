@@ -6,11 +6,11 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 
-use common::{imagegate, is_provider_variable, stderr};
+use common::{imagegate, imagegate_process, spawn_listening, stderr};
 use serde_json::Value;
 
 /// `GET path` over a plain socket: the status line and the body.
@@ -31,33 +31,12 @@ fn get(url: &str, path: &str) -> (String, String) {
 #[test]
 fn quota_serve_shows_the_configured_pools_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imagegate"));
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().into_owned();
-        if is_provider_variable(&name) {
-            cmd.env_remove(name);
-        }
-    }
-    let mut child = cmd
-        .env("IMAGEGATE_STATE_DIR", dir.path().join(".state"))
-        .env("GEMINI_API_KEY", "test-key-not-real")
-        .current_dir(dir.path())
-        .args(["quota", "--serve", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .strip_suffix('\n')
-        .and_then(|l| l.strip_prefix("listening on "))
-        .unwrap_or_else(|| panic!("the first line was {line:?}"))
-        .to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let (mut child, url) = spawn_listening(
+        imagegate_process(dir.path())
+            .env("GEMINI_API_KEY", "test-key-not-real")
+            .args(["quota", "--serve", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::piped()),
+    );
 
     let (status, body) = get(&url, "/status.json");
     assert_eq!(status, "HTTP/1.1 200 OK", "{body}");

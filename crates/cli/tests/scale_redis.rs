@@ -27,7 +27,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::is_provider_variable;
 use serde_json::Value;
 
 const KEY: &str = "scale-test-upstream-credential";
@@ -125,19 +124,10 @@ impl Drop for Proc {
 /// nobody reads would block a long run), and waits for its `listening on` line: the process
 /// and its URL.
 fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Proc, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imagegate"));
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().into_owned();
-        if is_provider_variable(&name) {
-            cmd.env_remove(name);
-        }
-    }
     let out = dir.join("stdout.log");
     let err = dir.join("stderr.log");
-    let child = cmd
-        .env("IMAGEGATE_STATE_DIR", dir.join(".state"))
+    let child = common::imagegate_process(dir)
         .envs(env.iter().copied())
-        .current_dir(dir)
         .args(args)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out).unwrap())

@@ -7,47 +7,22 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use common::{imagegate, stderr};
+use common::{imagegate, imagegate_process, spawn_listening, stderr};
 use serde_json::Value;
 
 /// Starts `imagegate serve` in `dir` on a free port: the child and its URL.
 fn serve(dir: &Path, extra: &[&str]) -> (Child, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_imagegate"));
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().into_owned();
-        if name.starts_with("IMAGEGATE_")
-            || name.starts_with("GEMINI_")
-            || name.starts_with("OPENROUTER_")
-        {
-            cmd.env_remove(name);
-        }
-    }
-    let mut child = cmd
-        .env("IMAGEGATE_STATE_DIR", dir.join(".state"))
-        .current_dir(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .strip_suffix('\n')
-        .and_then(|l| l.strip_prefix("listening on "))
-        .unwrap_or_else(|| panic!("the first line was {line:?}"))
-        .to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    (child, url)
+    spawn_listening(
+        imagegate_process(dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stderr(Stdio::piped()),
+    )
 }
 
 /// `POST path` with a JSON body over a plain socket: the status line and the body.

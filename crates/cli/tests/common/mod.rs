@@ -9,16 +9,56 @@ use assert_cmd::Command;
 /// `./imagegate.toml` is read), keeping its quota state in `dir/.state`.
 pub(crate) fn imagegate(dir: &Path) -> Command {
     let mut cmd = assert_cmd::cargo_bin_cmd!("imagegate");
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().into_owned();
-        if is_provider_variable(&name) {
-            cmd.env_remove(name);
-        }
+    for name in provider_variables() {
+        cmd.env_remove(name);
     }
     // Quota state goes beside the test's files, never into the real home.
     cmd.env("IMAGEGATE_STATE_DIR", dir.join(".state"));
     cmd.current_dir(dir);
     cmd
+}
+
+/// [`imagegate`] as a plain process, for one that keeps running (a server, a batch to kill):
+/// the same clean environment, directory and state.
+pub(crate) fn imagegate_process(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_imagegate"));
+    for name in provider_variables() {
+        cmd.env_remove(name);
+    }
+    cmd.env("IMAGEGATE_STATE_DIR", dir.join(".state"));
+    cmd.current_dir(dir);
+    cmd
+}
+
+/// The names of this process's variables that [`is_provider_variable`] picks out.
+fn provider_variables() -> Vec<String> {
+    std::env::vars_os()
+        .map(|(name, _)| name.to_string_lossy().into_owned())
+        .filter(|name| is_provider_variable(name))
+        .collect()
+}
+
+/// Spawns `cmd`, a server that says `listening on URL` first (`imagegate serve`, `emulate`,
+/// `quota --serve`), and reads that line: the process and its loopback URL. Its stdin is
+/// closed and its stdout piped; stderr is the caller's to set.
+pub(crate) fn spawn_listening(cmd: &mut std::process::Command) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("the first line was {line:?}"))
+        .to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    (child, url)
 }
 
 /// Variables that could configure a provider from the developer's environment: every known
@@ -72,29 +112,13 @@ impl Drop for KillOnDrop {
 /// Starts `imagegate emulate` with `config` (written to `dir/emulate.toml`) on a free port:
 /// the process and its URL, from its first line of output.
 pub(crate) fn emulate(dir: &Path, config: &str) -> (KillOnDrop, String) {
-    use std::io::BufRead as _;
     std::fs::write(dir.join("emulate.toml"), config).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_imagegate"))
-        .args(["emulate", "emulate.toml"])
-        .current_dir(dir)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let running = KillOnDrop(Some(child));
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim_end()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("the first line was {line:?}"))
-        .to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    (running, url)
+    let (child, url) = spawn_listening(
+        imagegate_process(dir)
+            .args(["emulate", "emulate.toml"])
+            .stderr(std::process::Stdio::null()),
+    );
+    (KillOnDrop(Some(child)), url)
 }
 
 /// The batch journal's file name, in the output directory.
