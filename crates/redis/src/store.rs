@@ -133,6 +133,8 @@ impl RedisQuotaStore {
             .set_max_delay(Duration::from_millis(200));
         let manager = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| Error::config(format!("the quota store {name}: {e}")))?;
+        // The local fallback counts with the shared store's window, guard included.
+        let local = MemoryQuotaStore::new().with_window(options.window);
         Ok(RedisQuotaStore {
             name,
             manager,
@@ -140,7 +142,7 @@ impl RedisQuotaStore {
             options,
             configs: RwLock::new(HashMap::new()),
             seen: RwLock::new(HashMap::new()),
-            local: MemoryQuotaStore::new(),
+            local,
             days: Mutex::new(HashMap::new()),
             offset_us: AtomicI64::new(0),
             degraded: AtomicBool::new(false),

@@ -348,6 +348,39 @@ async fn with_on_store_error_local_an_outage_falls_back_and_rejoins() {
     );
 }
 
+#[tokio::test]
+async fn the_local_fallback_counts_with_the_shared_stores_window() {
+    // Nothing listens on this port: every operation falls back to the local ledger at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}/0", closed.local_addr().unwrap());
+    drop(closed);
+    let s = RedisQuotaStore::new(
+        RedisStoreOptions::new(url)
+            .with_window(Duration::from_secs(61))
+            .with_on_store_error(OnStoreError::Local)
+            .with_unavailable_wait(Duration::ZERO),
+    )
+    .unwrap();
+    let t0: Timestamp = "2026-11-23T18:00:00Z".parse().unwrap();
+    s.configure(rpm(1), t0).await.unwrap();
+    assert!(s.admit(&pool(), ONE, t0).await.unwrap().is_go());
+    assert_eq!(s.local_admissions(), 1);
+    // At 60 s the upstream's own window has freed the slot; the guarded one has not.
+    let at_60 = s
+        .admit(&pool(), ONE, t0 + SignedDuration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        matches!(at_60, Admission::WaitUntil { at, .. } if at == t0 + SignedDuration::from_secs(61)),
+        "{at_60:?}"
+    );
+    let at_61 = s
+        .admit(&pool(), ONE, t0 + SignedDuration::from_secs(61))
+        .await
+        .unwrap();
+    assert!(at_61.is_go(), "{at_61:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_key_of_a_pool_shares_its_hash_tag_and_expires() {
     let Some(server) = RedisServer::start() else {

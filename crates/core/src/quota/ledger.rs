@@ -9,8 +9,8 @@
 //! entry counted at `t` is in the window at `now` while `t > now - 60 s`. Admitting at `now` only
 //! if the last 60 seconds plus the cost fit the limit guarantees that *no* 60-second window
 //! ever holds more than the limit (a store may count uses a little longer than 60 s, a guard
-//! for the trip to the upstream: [`PoolLedger::with_window`]). The day is a calendar day in the pool's zone, with its
-//! bounds cached so the common case costs two comparisons.
+//! for the trip to the upstream: [`PoolLedger::with_window`]). The day is a calendar day in
+//! the pool's zone, with its bounds cached so the common case costs two comparisons.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
