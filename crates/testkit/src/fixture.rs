@@ -277,6 +277,37 @@ impl Fixture {
     pub fn expects_success(&self) -> bool {
         self.expect.kind.is_none()
     }
+
+    /// The error `parse` makes of this fixture's body, for a fixture whose upstream echoes
+    /// `key` back (the fuzz findings in docs/testing.md): with `key` held as a provider holds
+    /// its own, the error must be the fixture's expected one and print the key neither in
+    /// `Display` nor in `Debug`. The caller checks what else its provider must have kept.
+    ///
+    /// # Errors
+    /// A message when the body no longer echoes the key, `parse` succeeds, the error is not
+    /// the expected one, or the key is printed.
+    pub fn error_echoing_key(
+        &self,
+        key: &str,
+        parse: impl FnOnce(&[u8]) -> Result<GenerateResponse, Error>,
+    ) -> Result<Error, String> {
+        let _held = imagegate_core::secret::ApiKey::new(key);
+        let body = self.body();
+        if !String::from_utf8_lossy(&body).contains(key) {
+            return Err(format!("{}: the fixture no longer echoes the key", self.id));
+        }
+        let error = match parse(&body) {
+            Ok(_) => return Err(format!("{}: parsed as a success", self.id)),
+            Err(error) => error,
+        };
+        self.expect.check(&Err(error.clone()))?;
+        for text in [error.to_string(), format!("{error:?}")] {
+            if text.contains(key) {
+                return Err(format!("{}: the key is printed: {text}", self.id));
+            }
+        }
+        Ok(error)
+    }
 }
 
 impl Expect {
