@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use imagegate_core::hints::MAX_RETRY_HINT;
-use imagegate_core::{Error, ErrorKind, secret::ApiKey};
+use imagegate_core::{Error, ErrorKind, GenerateResponse, secret::ApiKey};
 use jiff::Timestamp;
 
 pub use imagegate_fuzz_input::{Exchange, GatewayRequest, KEY, TextFile, splice};
@@ -57,6 +57,18 @@ pub fn check_hint(what: &str, hint: Option<Duration>) {
             d <= MAX_RETRY_HINT,
             "{what}: hint {d:?} beyond MAX_RETRY_HINT"
         );
+    }
+}
+
+/// Checks what a response parser made of an answer: a success has an image (and prints), an
+/// error passes [`check_error`].
+pub fn check_response(outcome: &Result<GenerateResponse, Error>) {
+    match outcome {
+        Ok(response) => {
+            assert!(!response.images.is_empty(), "a success without an image");
+            let _ = format!("{response:?}");
+        }
+        Err(error) => check_error(error),
     }
 }
 
